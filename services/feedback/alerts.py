@@ -1,0 +1,91 @@
+"""Raising, escalating, acknowledging and resolving alerts: one open alert per client and rule."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.feedback.models import Alert
+from services.feedback.rules import SEVERITY_ORDER, Signal
+from shared.messaging.outbox import emit
+
+
+def _payload(alert: Alert, when: datetime) -> dict:
+    return {
+        "alert_id": alert.id,
+        "client_id": alert.client_id,
+        "clinician_id": alert.clinician_id,
+        "rule": alert.rule,
+        "severity": alert.severity,
+        "raised_at": when,
+    }
+
+
+def apply_signal(
+    session: Session,
+    *,
+    client_id: str,
+    clinician_id: str,
+    signal: Signal,
+    now: datetime,
+    assignment_id: str | None = None,
+) -> tuple[Alert, str]:
+    """Open an alert for ``signal``, or escalate/refresh the open one; returns the alert and what happened."""
+    current = session.scalar(
+        select(Alert).where(Alert.client_id == client_id, Alert.rule == signal.rule, Alert.status != "resolved")
+    )
+    if current is None:
+        alert = Alert(
+            client_id=client_id,
+            clinician_id=clinician_id,
+            rule=signal.rule,
+            measure=signal.measure,
+            severity=signal.severity,
+            explanation=signal.explanation,
+            assignment_id=assignment_id,
+            opened_at=now,
+            updated_at=now,
+        )
+        session.add(alert)
+        session.flush()
+        emit(session, "alert.raised", _payload(alert, now), subject=client_id)
+        return alert, "raised"
+    current.explanation = signal.explanation
+    current.assignment_id = assignment_id
+    current.updated_at = now
+    if SEVERITY_ORDER[signal.severity] > SEVERITY_ORDER[current.severity] or signal.rule == "risk_item":
+        previous = current.severity
+        current.severity = max(signal.severity, previous, key=SEVERITY_ORDER.get)
+        current.status = "open"  # a new risk answer reopens an acknowledged alert
+        emit(session, "alert.escalated", {**_payload(current, now), "previous_severity": previous}, subject=client_id)
+        return current, "escalated"
+    return current, "unchanged"
+
+
+def acknowledge(session: Session, alert: Alert, by: str, now: datetime) -> Alert:
+    if alert.status == "open":
+        alert.status = "acknowledged"
+        alert.acknowledged_at, alert.acknowledged_by, alert.updated_at = now, by, now
+    return alert
+
+
+def resolve(session: Session, alert: Alert, by: str, note: str, now: datetime) -> Alert:
+    if alert.status == "resolved":
+        return alert
+    alert.status = "resolved"
+    alert.resolved_at, alert.resolved_by, alert.resolution_note, alert.updated_at = now, by, note, now
+    emit(
+        session,
+        "alert.resolved",
+        {
+            "alert_id": alert.id,
+            "client_id": alert.client_id,
+            "clinician_id": alert.clinician_id,
+            "rule": alert.rule,
+            "resolved_at": now,
+        },
+        subject=alert.client_id,
+    )
+    return alert

@@ -1,0 +1,115 @@
+"""Questionnaire assignments: created once per triggering event, reached by a single-use expiring link.
+
+The link token has 256 bits of randomness and is stored only as its SHA-256, so a copy of the database
+cannot be used to answer a client's questionnaire.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from services.feedback.models import Assignment, ClientRecord
+from shared.events.envelope import Event
+from shared.messaging.outbox import emit
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(
+    session: Session,
+    *,
+    client: ClientRecord,
+    clinician_id: str,
+    measures: list[str],
+    trigger: str,
+    source: Event,
+    now: datetime,
+    ttl: timedelta,
+    base_url: str,
+    appointment_id: str | None = None,
+    session_number: int | None = None,
+) -> Assignment:
+    """Create the assignment for ``source`` and emit ``questionnaire.issued`` (or record why not)."""
+    assignment = Assignment(
+        client_id=client.id,
+        clinician_id=clinician_id,
+        episode_id=client.episode_id,
+        appointment_id=appointment_id,
+        source_event_id=source.id,
+        trigger=trigger,
+        session_number=session_number,
+        measures=measures,
+        issued_at=now,
+    )
+    if not client.consent_email:
+        assignment.status = "no_consent"  # visible to staff: no questionnaire went out, and why
+        session.add(assignment)
+        return assignment
+    token = secrets.token_urlsafe(32)
+    assignment.token_hash = hash_token(token)
+    assignment.expires_at = now + ttl
+    session.add(assignment)
+    session.flush()
+    emit(
+        session,
+        "questionnaire.issued",
+        {
+            "assignment_id": assignment.id,
+            "client_id": client.id,
+            "clinician_id": clinician_id,
+            "measures": measures,
+            "questionnaire_url": f"{base_url}/q/{token}",
+            "expires_at": assignment.expires_at,
+            "trigger": trigger,
+        },
+        subject=client.id,
+        causation=source,
+    )
+    return assignment
+
+
+def find_open(session: Session, token: str, now: datetime) -> Assignment | None:
+    if not token or len(token) > 100:
+        return None
+    assignment = session.scalar(select(Assignment).where(Assignment.token_hash == hash_token(token)))
+    if assignment is None or assignment.status != "open" or assignment.expires_at <= now:
+        return None
+    return assignment
+
+
+def claim(session: Session, assignment: Assignment, now: datetime) -> bool:
+    """Mark the assignment used; False when a concurrent submit got there first (single use)."""
+    result = session.execute(
+        update(Assignment)
+        .where(Assignment.id == assignment.id, Assignment.status == "open")
+        .values(status="completed", completed_at=now)
+    )
+    return result.rowcount == 1
+
+
+def expire_due(session: Session, now: datetime, limit: int = 200) -> int:
+    """Expire open assignments past their time and emit ``questionnaire.expired`` for each."""
+    due = session.scalars(
+        select(Assignment).where(Assignment.status == "open", Assignment.expires_at <= now).limit(limit)
+    ).all()
+    for a in due:
+        a.status = "expired"
+        emit(
+            session,
+            "questionnaire.expired",
+            {
+                "assignment_id": a.id,
+                "client_id": a.client_id,
+                "clinician_id": a.clinician_id,
+                "expired_at": now,
+            },
+            subject=a.client_id,
+        )
+    return len(due)

@@ -1,0 +1,49 @@
+"""Change that means something: Jacobson & Truax (1991) reliable and clinically significant change."""
+
+from __future__ import annotations
+
+import math
+
+from services.feedback.measures import Measure
+
+IMPROVED, RECOVERED, NO_CHANGE, DETERIORATED = "improved", "recovered", "no_reliable_change", "deteriorated"
+
+
+def reliable_change_points(measure: Measure) -> float:
+    """The threshold in points: given directly, or 1.96 (or the measure's z) x S_diff from SD and reliability."""
+    rc = measure.reliable_change
+    if "points" in rc:
+        return float(rc["points"])
+    se = rc["sd"] * math.sqrt(1 - rc["reliability"])
+    s_diff = math.sqrt(2 * se**2)
+    return rc.get("z", 1.96) * s_diff
+
+
+def rci(measure: Measure, before: float, after: float) -> float:
+    """The reliable change index (x2 - x1) / S_diff; needs SD and reliability in the definition."""
+    rc = measure.reliable_change
+    se = rc["sd"] * math.sqrt(1 - rc["reliability"])
+    return (after - before) / math.sqrt(2 * se**2)
+
+
+def worsening(measure: Measure, before: float, after: float) -> float:
+    """Points of change in the 'worse' direction (negative when the client improved)."""
+    return after - before if measure.higher_is_worse else before - after
+
+
+def in_clinical_range(measure: Measure, value: float) -> bool | None:
+    if measure.clinical_cutoff is None:
+        return None
+    return value >= measure.clinical_cutoff if measure.higher_is_worse else value < measure.clinical_cutoff
+
+
+def classify(measure: Measure, baseline: float, latest: float) -> str:
+    threshold = reliable_change_points(measure)
+    worse = worsening(measure, baseline, latest)
+    if worse >= threshold:
+        return DETERIORATED
+    if -worse >= threshold:
+        if in_clinical_range(measure, baseline) and in_clinical_range(measure, latest) is False:
+            return RECOVERED
+        return IMPROVED
+    return NO_CHANGE

@@ -1,0 +1,110 @@
+"""Feedback's tables: a caseload projection, questionnaire assignments, scored responses and alerts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import UTCDateTime, utcnow
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ClientRecord(Base):
+    """What feedback knows of a client, projected from scheduling's client events."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    preferred_name: Mapped[str] = mapped_column(String(120))
+    clinician_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    episode_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    consent_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(12), default="active")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ClinicianRecord(Base):
+    __tablename__ = "clinicians"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Assignment(Base):
+    """A questionnaire sent to a client: one per triggering event, reachable by a single-use hashed token."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    clinician_id: Mapped[str] = mapped_column(String(36), index=True)
+    episode_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    appointment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    source_event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    trigger: Mapped[str] = mapped_column(String(12))
+    session_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    measures: Mapped[list] = mapped_column(JSON)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open, completed, expired, no_consent
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (Index("ix_assignments_open_expiry", "status", "expires_at"),)
+
+
+class Response(Base):
+    """One measure's answers and score within an assignment. Item answers never leave this service."""
+
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    assignment_id: Mapped[str] = mapped_column(ForeignKey("assignments.id"), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"))
+    episode_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    measure: Mapped[str] = mapped_column(String(40))
+    measure_version: Mapped[int] = mapped_column(Integer)
+    answers: Mapped[dict] = mapped_column(JSON)
+    total: Mapped[float] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    prorated: Mapped[bool] = mapped_column(Boolean, default=False)
+    session_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    completed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_responses_client_measure", "client_id", "measure", "completed_at"),)
+
+
+class Alert(Base):
+    """One open alert per client and rule; a worse signal escalates it instead of opening another."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    clinician_id: Mapped[str] = mapped_column(String(36), index=True)
+    rule: Mapped[str] = mapped_column(String(40))
+    measure: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(12))
+    status: Mapped[str] = mapped_column(String(14), default="open")  # open, acknowledged, resolved
+    explanation: Mapped[str] = mapped_column(Text)
+    assignment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    __table_args__ = (Index("ix_alerts_client_rule_status", "client_id", "rule", "status"),)

@@ -1,0 +1,122 @@
+"""A client's submitted questionnaire: score each measure, compare with the past, raise alerts, emit events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.feedback import alerts, change, measures, rules, scoring
+from services.feedback.models import Assignment, Response
+from shared.messaging.outbox import emit
+
+
+@dataclass
+class Outcome:
+    scores: list[scoring.Score]
+    signals: list[rules.Signal]
+
+    @property
+    def risk(self) -> bool:
+        return any(s.has_risk for s in self.scores)
+
+
+def validate(assignment: Assignment, answers: dict[str, dict[str, int | None]]) -> list[scoring.Score]:
+    """Score every measure or raise InvalidAnswers naming each problem as ``<measure>.<item>``."""
+    problems, scores = {}, []
+    for measure_id in assignment.measures:
+        try:
+            scores.append(scoring.score(measures.get(measure_id), answers.get(measure_id, {})))
+        except scoring.InvalidAnswers as exc:
+            problems.update({f"{measure_id}.{k}": v for k, v in exc.problems.items()})
+    if problems:
+        raise scoring.InvalidAnswers(problems)
+    return scores
+
+
+def _label(session_number: int | None, trigger: str) -> str:
+    return "intake" if trigger == "intake" or not session_number else f"session {session_number}"
+
+
+def history(session: Session, client_id: str, episode_id: str | None, measure_id: str) -> list[rules.Observation]:
+    rows = session.execute(
+        select(Response, Assignment.trigger)
+        .join(Assignment, Assignment.id == Response.assignment_id)
+        .where(Response.client_id == client_id, Response.measure == measure_id, Response.episode_id == episode_id)
+        .order_by(Response.completed_at)
+    ).all()
+    m = measures.get(measure_id)
+    out = []
+    for r, trigger in rows:
+        risk = [
+            {"item": ri["item"], "value": r.answers.get(ri["item"]), "severity": ri["severity"]}
+            for ri in m.risk_items
+            if (r.answers.get(ri["item"]) or 0) >= ri["threshold"]
+        ]
+        out.append(
+            rules.Observation(r.session_number, r.total, r.completed_at, risk, _label(r.session_number, trigger))
+        )
+    return out
+
+
+def record(
+    session: Session, assignment: Assignment, scores: list[scoring.Score], answers: dict[str, dict], now: datetime
+) -> Outcome:
+    """Store the responses and act on them, in the caller's transaction (the assignment is already claimed)."""
+    signals: list[rules.Signal] = []
+    event_scores = []
+    for s in scores:
+        m = measures.get(s.measure)
+        session.add(
+            Response(
+                assignment_id=assignment.id,
+                client_id=assignment.client_id,
+                episode_id=assignment.episode_id,
+                measure=s.measure,
+                measure_version=m.version,
+                answers={k: v for k, v in answers[s.measure].items() if v is not None},
+                total=s.total,
+                band=s.band,
+                prorated=s.prorated,
+                session_number=assignment.session_number,
+                completed_at=now,
+            )
+        )
+        session.flush()
+        past = history(session, assignment.client_id, assignment.episode_id, s.measure)
+        found = rules.evaluate(m, past)
+        signals += found
+        baseline = past[0].total if len(past) > 1 else None
+        event_scores.append(
+            {
+                "measure": s.measure,
+                "total": s.total,
+                "band": s.band,
+                "change_from_baseline": None if baseline is None else s.total - baseline,
+                "reliable_change": None if baseline is None else change.classify(m, baseline, s.total),
+            }
+        )
+    emit(
+        session,
+        "questionnaire.completed",
+        {
+            "assignment_id": assignment.id,
+            "client_id": assignment.client_id,
+            "clinician_id": assignment.clinician_id,
+            "completed_at": now,
+            "scores": event_scores,
+        },
+        subject=assignment.client_id,
+    )
+    for signal in sorted(signals, key=lambda x: -rules.SEVERITY_ORDER[x.severity]):
+        alerts.apply_signal(
+            session,
+            client_id=assignment.client_id,
+            clinician_id=assignment.clinician_id,
+            signal=signal,
+            now=now,
+            assignment_id=assignment.id,
+        )
+    return Outcome(scores, signals)

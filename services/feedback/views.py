@@ -1,0 +1,90 @@
+"""The client's questionnaire pages: a short, accessible form that works without JavaScript."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from services.feedback import assignments, measures, submission
+from services.feedback.scoring import InvalidAnswers
+from shared.db import utcnow
+from shared.web import runtime_of
+
+bp = Blueprint(
+    "questionnaire", __name__, template_folder="templates", static_folder="static", static_url_path="/q/static"
+)
+
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _csrf() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="questionnaire-form")
+
+
+def _unavailable():
+    return render_template("unavailable.html"), 404, NO_STORE
+
+
+def _form(assignment, answers=None, errors=None, status=200):
+    forms = [measures.get(m) for m in assignment.measures]
+    token = _csrf().dumps(assignment.id)
+    return (
+        render_template("questionnaire.html", forms=forms, answers=answers or {}, errors=errors or {}, csrf=token),
+        status,
+        NO_STORE,
+    )
+
+
+def _parse(form, measure_ids: list[str]) -> dict[str, dict[str, int | None]]:
+    answers: dict[str, dict[str, int | None]] = {m: {} for m in measure_ids}
+    for m in measure_ids:
+        definition = measures.get(m)
+        for item in definition.items + definition.extra_items:
+            raw = form.get(f"{m}.{item['id']}", "")
+            try:
+                answers[m][item["id"]] = int(raw) if raw != "" else None
+            except ValueError:
+                answers[m][item["id"]] = -1  # not a choice: reported as such
+    return answers
+
+
+@bp.route("/q/<token>", methods=["GET", "POST"])
+def questionnaire(token: str):
+    runtime = runtime_of(current_app)
+    now = utcnow()
+    if request.method == "GET":
+        with runtime.sessions() as db:
+            assignment = assignments.find_open(db, token, now)
+            return _form(assignment) if assignment else _unavailable()
+
+    with runtime.sessions() as db, db.begin():
+        assignment = assignments.find_open(db, token, now)
+        if assignment is None:
+            return _unavailable()
+        try:
+            if _csrf().loads(request.form.get("csrf", ""), max_age=7 * 24 * 3600) != assignment.id:
+                raise BadSignature("other assignment")
+        except BadSignature:
+            return render_template("unavailable.html", reason="expired_form"), 400, NO_STORE
+        answers = _parse(request.form, assignment.measures)
+        try:
+            scores = submission.validate(assignment, answers)
+        except InvalidAnswers as exc:
+            db.rollback()
+            return _form(assignment, answers, exc.problems, status=422)
+        if not assignments.claim(db, assignment, now):
+            return _unavailable()
+        outcome = submission.record(db, assignment, scores, answers, now)
+    session["q_done"] = {"risk": outcome.risk}
+    return redirect(url_for("questionnaire.thanks"), code=303)
+
+
+@bp.get("/q/thanks")
+def thanks():
+    done = session.pop("q_done", None)
+    crisis = current_app.extensions["feedback_settings"].crisis_text
+    return (
+        render_template("thanks.html", risk=bool(done and done.get("risk")), crisis=crisis, arrived=done is not None),
+        200,
+        NO_STORE,
+    )

@@ -1,0 +1,121 @@
+"""One function per consumed event type, run inside the consumer's transaction."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from services.notifications import deliveries
+from services.notifications.models import Contact
+from services.notifications.settings import NotifySettings
+from shared import logs
+from shared.events.envelope import Event
+
+log = logs.get("notifications.handlers")
+
+
+class RecipientUnknown(Exception):
+    """Not yet in the directory (its event may still be on its way from another topic): retried."""
+
+
+def upsert_client(session: Session, event: Event) -> None:
+    d = event.data
+    session.merge(
+        Contact(
+            id=d["client_id"],
+            kind="client",
+            email=d["email"],
+            display_name=d["preferred_name"],
+            timezone=d["timezone"],
+            consent_email=d["consent_email"],
+            active=d["status"] == "active",
+        )
+    )
+
+
+def deactivate_client(session: Session, event: Event) -> None:
+    contact = session.get(Contact, event.data["client_id"])
+    if contact is not None:
+        contact.active = False
+
+
+def upsert_clinician(session: Session, event: Event) -> None:
+    d = event.data
+    session.merge(
+        Contact(
+            id=d["clinician_id"],
+            kind="clinician",
+            email=d["email"],
+            display_name=d["name"],
+            timezone=d["timezone"],
+            consent_email=True,
+            active=d["active"],
+        )
+    )
+
+
+def make_handlers(settings: NotifySettings) -> dict:
+    def invite_to_questionnaire(session: Session, event: Event) -> None:
+        d = event.data
+        contact = session.get(Contact, d["client_id"])
+        if contact is None:
+            raise RecipientUnknown("client not in the directory yet")
+        if not (contact.consent_email and contact.email and contact.active):
+            log.info("invitation.skipped", event_id=event.id, reason="no consent or no address")
+            return
+        expires = d["expires_at"].astimezone(ZoneInfo(contact.timezone))
+        deliveries.enqueue(
+            session,
+            key=f"{event.id}:questionnaire_invitation:{contact.id}",
+            template="questionnaire_invitation",
+            recipient=contact,
+            recipient_kind="client",
+            source_event_id=event.id,
+            subject_id=d["client_id"],
+            context={
+                "preferred_name": contact.display_name,
+                "questionnaire_url": d["questionnaire_url"],
+                "expires_local": f"{expires:%A %d %B at %H:%M} ({contact.timezone})",
+            },
+        )
+
+    def notify_alert(session: Session, event: Event) -> None:
+        d = event.data
+        clinician = session.get(Contact, d["clinician_id"])
+        if clinician is None or not clinician.email:
+            raise RecipientUnknown("clinician not in the directory yet")
+        context = {"severity": d["severity"], "alert_url": f"{settings.dashboard_url}/alerts/{d['alert_id']}"}
+        deliveries.enqueue(
+            session,
+            key=f"{event.id}:alert_notice:{clinician.id}",
+            template="alert_notice",
+            recipient=clinician,
+            recipient_kind="clinician",
+            source_event_id=event.id,
+            subject_id=d["client_id"],
+            context=context,
+        )
+        if d["severity"] == "urgent" and settings.oncall_address:
+            oncall = Contact(id="on-call", kind="practice", email=settings.oncall_address, display_name="On call")
+            deliveries.enqueue(
+                session,
+                key=f"{event.id}:alert_notice:on-call",
+                template="alert_notice",
+                recipient=oncall,
+                recipient_kind="practice",
+                source_event_id=event.id,
+                subject_id=d["client_id"],
+                context=context,
+            )
+
+    return {
+        "attune.scheduling.client.registered": upsert_client,
+        "attune.scheduling.client.updated": upsert_client,
+        "attune.scheduling.client.discharged": deactivate_client,
+        "attune.scheduling.clinician.registered": upsert_clinician,
+        "attune.scheduling.clinician.updated": upsert_clinician,
+        "attune.feedback.questionnaire.issued": invite_to_questionnaire,
+        "attune.feedback.alert.raised": notify_alert,
+        "attune.feedback.alert.escalated": notify_alert,
+    }

@@ -1,0 +1,324 @@
+"""Scheduling's REST API (flask-smorest): clinicians, clients, rooms, types and the appointment lifecycle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import abort, current_app, g, request, url_for
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import func, or_, select
+
+from services.scheduling import appointments as appts
+from services.scheduling import directory
+from services.scheduling import schemas as s
+from services.scheduling.booking import RuleViolation
+from services.scheduling.models import Appointment, AppointmentType, Client, Clinician, Room, TimeOff
+from shared.auth import require
+from shared.db import utcnow
+from shared.unit_of_work import session, unit_of_work
+
+STAFF = ("frontdesk", "clinician", "supervisor", "admin")
+DESK = ("frontdesk", "admin")
+
+blp = Blueprint("scheduling", __name__, url_prefix="/api", description="Front-desk scheduling")
+
+
+def _by() -> str:
+    return g.principal.subject
+
+
+def _page(stmt, args, order_by):
+    total = session().scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = (
+        session()
+        .scalars(stmt.order_by(*order_by).limit(args["page_size"]).offset((args["page"] - 1) * args["page_size"]))
+        .all()
+    )
+    return {"items": rows, "page": args["page"], "page_size": args["page_size"], "total": total}
+
+
+def _if_match() -> int | None:
+    raw = request.headers.get("If-Match")
+    if not raw:
+        return None
+    try:
+        return int(raw.strip().strip("W/").strip('"').lstrip("v"))
+    except ValueError:
+        return -1  # matches no version: 412
+
+
+def _etag(appt: Appointment) -> dict:
+    return {"ETag": f'"v{appt.version}"'}
+
+
+# -- clinicians ----------------------------------------------------------------------------------------------
+
+
+@blp.route("/clinicians")
+class Clinicians(MethodView):
+    decorators = [unit_of_work, require(*STAFF)]
+
+    @blp.response(200, s.ClinicianOut(many=True))
+    def get(self):
+        return session().scalars(select(Clinician).order_by(Clinician.name)).all()
+
+    @blp.arguments(s.ClinicianIn)
+    @blp.response(201, s.ClinicianOut)
+    def post(self, data):
+        _desk_only()
+        clinician = directory.register_clinician(session(), data)
+        return clinician, 201, {"Location": url_for("scheduling.ClinicianById", clinician_id=clinician.id)}
+
+
+@blp.route("/clinicians/<clinician_id>")
+class ClinicianById(MethodView):
+    decorators = [unit_of_work, require(*STAFF)]
+
+    @blp.response(200, s.ClinicianOut)
+    def get(self, clinician_id):
+        return directory.get_or_404(session(), Clinician, clinician_id)
+
+    @blp.arguments(s.ClinicianPatch)
+    @blp.response(200, s.ClinicianOut)
+    def patch(self, changes, clinician_id):
+        _desk_only()
+        clinician = directory.get_or_404(session(), Clinician, clinician_id, lock=True)
+        return directory.update_clinician(session(), clinician, changes)
+
+
+@blp.route("/clinicians/<clinician_id>/time-off")
+class ClinicianTimeOff(MethodView):
+    decorators = [unit_of_work, require(*STAFF)]
+
+    @blp.response(200, s.TimeOffOut(many=True))
+    def get(self, clinician_id):
+        directory.get_or_404(session(), Clinician, clinician_id)
+        return (
+            session()
+            .scalars(select(TimeOff).where(TimeOff.clinician_id == clinician_id).order_by(TimeOff.starts_at))
+            .all()
+        )
+
+    @blp.arguments(s.TimeOffIn)
+    @blp.response(201, s.TimeOffOut)
+    def post(self, data, clinician_id):
+        _desk_only()
+        directory.get_or_404(session(), Clinician, clinician_id)
+        block = TimeOff(clinician_id=clinician_id, **data)
+        session().add(block)
+        session().flush()
+        return block
+
+
+@blp.route("/clinicians/<clinician_id>/calendar-token")
+class CalendarToken(MethodView):
+    decorators = [unit_of_work, require(*DESK, "clinician")]
+
+    @blp.response(201, s.Schema.from_dict({"feed_url": s.fields.String()}, name="CalendarFeed"))
+    def post(self, clinician_id):
+        """Issue a new secret iCalendar feed URL for the clinician (the previous one stops working)."""
+        clinician = directory.get_or_404(session(), Clinician, clinician_id, lock=True)
+        if g.principal.role == "clinician" and g.principal.clinician_id != clinician_id:
+            abort(403)
+        token = directory.new_calendar_token(clinician)
+        return {"feed_url": url_for("calendar.feed", token=token, _external=True)}
+
+
+# -- clients -------------------------------------------------------------------------------------------------
+
+
+@blp.route("/clients")
+class Clients(MethodView):
+    decorators = [unit_of_work, require(*STAFF)]
+
+    @blp.arguments(s.ClientQuery, location="query")
+    @blp.response(200, s.page_of(s.ClientOut))
+    def get(self, args):
+        stmt = select(Client)
+        if args["q"]:
+            like = f"%{args['q'].lower()}%"
+            stmt = stmt.where(
+                or_(
+                    func.lower(Client.legal_name).like(like),
+                    func.lower(Client.preferred_name).like(like),
+                    func.lower(Client.email).like(like),
+                )
+            )
+        if args["clinician_id"]:
+            stmt = stmt.where(Client.clinician_id == args["clinician_id"])
+        if args["status"]:
+            stmt = stmt.where(Client.status == args["status"])
+        return _page(stmt, args, [Client.legal_name, Client.id])
+
+    @blp.arguments(s.ClientIn)
+    @blp.response(201, s.ClientOut)
+    def post(self, data):
+        _desk_only()
+        client = directory.register_client(session(), data, utcnow())
+        return client, 201, {"Location": url_for("scheduling.ClientById", client_id=client.id)}
+
+
+@blp.route("/clients/<client_id>")
+class ClientById(MethodView):
+    decorators = [unit_of_work, require(*STAFF)]
+
+    @blp.response(200, s.ClientOut)
+    def get(self, client_id):
+        return directory.get_or_404(session(), Client, client_id)
+
+    @blp.arguments(s.ClientPatch)
+    @blp.response(200, s.ClientOut)
+    def patch(self, changes, client_id):
+        _desk_only()
+        client = directory.get_or_404(session(), Client, client_id, lock=True)
+        return directory.update_client(session(), client, changes, utcnow())
+
+
+@blp.route("/clients/<client_id>/discharge", methods=["POST"])
+@unit_of_work
+@require(*DESK, "clinician", "supervisor")
+@blp.response(200, s.ClientOut)
+def discharge(client_id):
+    client = directory.get_or_404(session(), Client, client_id, lock=True)
+    return directory.discharge_client(session(), client, utcnow())
+
+
+# -- rooms and appointment types ----------------------------------------------------------------------------
+
+
+@blp.route("/rooms")
+class Rooms(MethodView):
+    decorators = [unit_of_work, require(*STAFF)]
+
+    @blp.response(200, s.RoomOut(many=True))
+    def get(self):
+        return session().scalars(select(Room).order_by(Room.name)).all()
+
+    @blp.arguments(s.RoomIn)
+    @blp.response(201, s.RoomOut)
+    def post(self, data):
+        _desk_only()
+        room = Room(**data)
+        session().add(room)
+        session().flush()
+        return room
+
+
+@blp.route("/appointment-types")
+class AppointmentTypes(MethodView):
+    decorators = [unit_of_work, require(*STAFF)]
+
+    @blp.response(200, s.AppointmentTypeIn(many=True))
+    def get(self):
+        return session().scalars(select(AppointmentType).order_by(AppointmentType.minutes)).all()
+
+    @blp.arguments(s.AppointmentTypeIn)
+    @blp.response(201, s.AppointmentTypeIn)
+    def post(self, data):
+        _desk_only()
+        if session().get(AppointmentType, data["id"]):
+            raise RuleViolation(f"An appointment type {data['id']!r} already exists.")
+        appt_type = AppointmentType(**data)
+        session().add(appt_type)
+        return appt_type
+
+
+# -- appointments --------------------------------------------------------------------------------------------
+
+
+@blp.route("/appointments")
+class Appointments(MethodView):
+    decorators = [unit_of_work, require(*STAFF)]
+
+    @blp.arguments(s.AppointmentQuery, location="query")
+    @blp.response(200, s.page_of(s.AppointmentOut))
+    def get(self, args):
+        stmt = select(Appointment)
+        for field in ("clinician_id", "client_id", "status"):
+            if args[field]:
+                stmt = stmt.where(getattr(Appointment, field) == args[field])
+        if args["start"]:
+            stmt = stmt.where(Appointment.ends_at > args["start"])
+        if args["end"]:
+            stmt = stmt.where(Appointment.starts_at < args["end"])
+        return _page(stmt, args, [Appointment.starts_at, Appointment.id])
+
+    @blp.arguments(s.AppointmentIn)
+    @blp.response(201, s.AppointmentOut)
+    def post(self, data):
+        _desk_only()
+        appt = appts.book(session(), appts.BookingRequest(**data), utcnow(), by=_by())
+        headers = {"Location": url_for("scheduling.AppointmentById", appointment_id=appt.id), **_etag(appt)}
+        return appt, 201, headers
+
+
+@blp.route("/appointments/<appointment_id>")
+class AppointmentById(MethodView):
+    decorators = [unit_of_work, require(*STAFF)]
+
+    @blp.response(200, s.AppointmentOut)
+    def get(self, appointment_id):
+        appt = directory.get_or_404(session(), Appointment, appointment_id)
+        return appt, 200, _etag(appt)
+
+
+def _action(name: str, fn, schema=None):
+    """A POST /appointments/<id>/<name> endpoint that applies one lifecycle action (If-Match honoured)."""
+
+    def view(*args, appointment_id):
+        _desk_only()
+        data = args[0] if args else {}
+        appt = fn(appointment_id, data)
+        return appt, 200, _etag(appt)
+
+    view.__name__ = f"appointment_{name.replace('-', '_')}"
+    view.__doc__ = f"{name.replace('-', ' ').capitalize()} an appointment."
+    decorated = blp.response(200, s.AppointmentOut)(view)
+    if schema is not None:
+        decorated = blp.arguments(schema)(decorated)
+    decorated = unit_of_work(require(*STAFF)(decorated))
+    blp.route(f"/appointments/<appointment_id>/{name}", methods=["POST"])(decorated)
+
+
+def _late_window() -> timedelta:
+    return timedelta(hours=current_app.config.get("LATE_CANCEL_HOURS", 24))
+
+
+_action(
+    "reschedule",
+    lambda aid, d: appts.reschedule(
+        session(),
+        aid,
+        d["starts_at"],
+        d["ends_at"],
+        utcnow(),
+        by=_by(),
+        room_id=d["room_id"],
+        override_reason=d["override_reason"],
+        expected_version=_if_match(),
+    ),
+    s.RescheduleIn,
+)
+_action(
+    "cancel",
+    lambda aid, d: appts.cancel(
+        session(),
+        aid,
+        utcnow(),
+        cancelled_by=d["cancelled_by"],
+        reason=d["reason"],
+        late_window=_late_window(),
+        by=_by(),
+        expected_version=_if_match(),
+    ),
+    s.CancelIn,
+)
+_action("check-in", lambda aid, d: appts.check_in(session(), aid, utcnow(), by=_by(), expected_version=_if_match()))
+_action("no-show", lambda aid, d: appts.mark_no_show(session(), aid, utcnow(), by=_by(), expected_version=_if_match()))
+_action("complete", lambda aid, d: appts.complete(session(), aid, utcnow(), by=_by(), expected_version=_if_match()))
+
+
+def _desk_only() -> None:
+    if g.principal.role not in DESK:
+        abort(403, "Only front-desk staff and admins change the calendar.")

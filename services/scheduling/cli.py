@@ -1,0 +1,129 @@
+"""``flask --app services.scheduling <command>``: practice set-up and demo data."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import click
+from sqlalchemy import select
+
+from services.scheduling import appointments as appts
+from services.scheduling import directory
+from services.scheduling.booking import RuleViolation
+from services.scheduling.models import AppointmentType, Clinician, Room
+from shared.db import transaction, utcnow
+from shared.web import runtime_of
+
+DEFAULT_TYPES = [
+    ("intake", "Intake assessment", 60, "in_person"),
+    ("individual", "Individual therapy", 50, "in_person"),
+    ("telehealth", "Individual therapy (video)", 50, "telehealth"),
+    ("couples", "Couples therapy", 80, "in_person"),
+    ("family", "Family therapy", 80, "in_person"),
+    ("group", "Group therapy", 90, "in_person"),
+]
+WEEKDAY_HOURS = {d: [["09:00", "12:30"], ["13:30", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+DEMO_CLINICIANS = [
+    ("Dr Ada Okafor", "ada.okafor@practice.example"),
+    ("Sam Lindqvist", "sam.lindqvist@practice.example"),
+    ("Priya Raman", "priya.raman@practice.example"),
+]
+DEMO_CLIENTS = [
+    ("Jordan Avery", "Jordan"),
+    ("Morgan Blake", "Mo"),
+    ("Riley Chen", "Riley"),
+    ("Casey Diaz", "Casey"),
+    ("Taylor Evans", "Tay"),
+    ("Alex Fischer", "Alex"),
+    ("Jamie Garcia", "Jamie"),
+    ("Robin Hughes", "Robin"),
+]
+
+
+def create_practice(session) -> None:
+    for type_id, name, minutes, modality in DEFAULT_TYPES:
+        if session.get(AppointmentType, type_id) is None:
+            session.add(
+                AppointmentType(
+                    id=type_id, name=name, minutes=minutes, modality=modality, counts_as_session=type_id != "group"
+                )
+            )
+    for name in ("Room 1", "Room 2", "Garden room"):
+        if session.scalar(select(Room).where(Room.name == name)) is None:
+            session.add(Room(name=name))
+    session.flush()
+
+
+def seed_demo(session, timezone: str = "Europe/London", mail_domain: str = "example.org") -> dict:
+    """A small practice with this week's calendar filled in; returns the ids a walkthrough needs."""
+    create_practice(session)
+    clinicians = []
+    for name, email in DEMO_CLINICIANS:
+        existing = session.scalar(select(Clinician).where(Clinician.email == email))
+        clinicians.append(
+            existing
+            or directory.register_clinician(
+                session, {"name": name, "email": email, "timezone": timezone, "working_hours": WEEKDAY_HOURS}
+            )
+        )
+    now = utcnow()
+    clients = []
+    for i, (legal, preferred) in enumerate(DEMO_CLIENTS):
+        clients.append(
+            directory.register_client(
+                session,
+                {
+                    "legal_name": legal,
+                    "preferred_name": preferred,
+                    "email": f"{preferred.lower()}.{i}@{mail_domain}",
+                    "timezone": timezone,
+                    "consent_email": True,
+                    "clinician_id": clinicians[i % len(clinicians)].id,
+                },
+                now,
+            )
+        )
+    tz = ZoneInfo(timezone)
+    today = now.astimezone(tz).date()
+    monday = today - timedelta(days=today.weekday())
+    booked = 0
+    for day in range(5):
+        for slot, client in enumerate(clients):
+            start = datetime.combine(monday + timedelta(days=day), time(9 + slot % 3 * 2 + (slot // 3), 0), tz)
+            try:
+                appts.book(
+                    session,
+                    appts.BookingRequest(
+                        client_id=client.id,
+                        clinician_id=client.clinician_id,
+                        type_id="intake" if day == 0 else "individual",
+                        starts_at=start,
+                    ),
+                    now,
+                    by="demo",
+                )
+                booked += 1
+            except RuleViolation:
+                continue
+    return {"clinicians": [c.id for c in clinicians], "clients": [c.id for c in clients], "appointments": booked}
+
+
+def register(app) -> None:
+    @app.cli.command("create-practice")
+    def create_practice_cmd():
+        """Create the default appointment types and rooms."""
+        with transaction(runtime_of(app).sessions) as session:
+            create_practice(session)
+        click.echo("practice created")
+
+    @app.cli.command("seed-demo")
+    @click.option("--timezone", default="Europe/London")
+    def seed_demo_cmd(timezone):
+        """Fill a demo practice: three clinicians, eight clients, this week's appointments."""
+        with transaction(runtime_of(app).sessions) as session:
+            result = seed_demo(session, timezone)
+        click.echo(
+            f"{len(result['clinicians'])} clinicians, {len(result['clients'])} clients, "
+            f"{result['appointments']} appointments"
+        )

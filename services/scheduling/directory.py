@@ -1,0 +1,153 @@
+"""Clinicians and clients: registration and updates, each emitting its event in the same transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from services.scheduling.booking import RuleViolation, validate_working_hours
+from services.scheduling.models import Client, Clinician, Episode
+from shared.messaging.outbox import emit
+
+
+class NotFound(LookupError):
+    pass
+
+
+def get_or_404(session: Session, model, ident: str, *, lock: bool = False):
+    stmt = select(model).where(model.id == ident)
+    if lock and session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    obj = session.scalar(stmt)
+    if obj is None:
+        raise NotFound(f"No {model.__name__.lower()} with id {ident}.")
+    return obj
+
+
+# -- clinicians ----------------------------------------------------------------------------------------------
+
+
+def clinician_event(c: Clinician) -> dict:
+    return {
+        "clinician_id": c.id,
+        "name": c.name,
+        "email": c.email,
+        "timezone": c.timezone,
+        "active": c.active,
+        "accepting_new_clients": c.accepting_new_clients,
+    }
+
+
+def register_clinician(session: Session, data: dict) -> Clinician:
+    if session.scalar(select(Clinician.id).where(Clinician.email == data["email"])):
+        raise RuleViolation("A clinician with this email is already registered.")
+    clinician = Clinician(**{**data, "working_hours": validate_working_hours(data.get("working_hours") or {})})
+    session.add(clinician)
+    session.flush()
+    emit(session, "clinician.registered", clinician_event(clinician), subject=clinician.id)
+    return clinician
+
+
+def update_clinician(session: Session, clinician: Clinician, changes: dict) -> Clinician:
+    if "working_hours" in changes:
+        changes["working_hours"] = validate_working_hours(changes["working_hours"] or {})
+    for key, value in changes.items():
+        setattr(clinician, key, value)
+    session.flush()
+    emit(session, "clinician.updated", clinician_event(clinician), subject=clinician.id)
+    return clinician
+
+
+def new_calendar_token(clinician: Clinician) -> str:
+    """A fresh secret for the clinician's iCalendar feed URL; only its hash is kept."""
+    token = secrets.token_urlsafe(24)
+    clinician.calendar_token_hash = hashlib.sha256(token.encode()).hexdigest()
+    return token
+
+
+# -- clients -------------------------------------------------------------------------------------------------
+
+
+def open_episode(session: Session, client_id: str) -> Episode | None:
+    return session.scalar(
+        select(Episode).where(Episode.client_id == client_id, Episode.ended_at.is_(None)).order_by(Episode.started_at)
+    )
+
+
+def client_event(c: Client, episode_id: str | None) -> dict:
+    return {
+        "client_id": c.id,
+        "clinician_id": c.clinician_id,
+        "episode_id": episode_id,
+        "preferred_name": c.preferred_name,
+        "email": c.email,
+        "phone": c.phone,
+        "preferred_channel": c.preferred_channel,
+        "timezone": c.timezone,
+        "consent_email": c.consent_email,
+        "consent_email_at": c.consent_email_at,
+        "status": c.status,
+    }
+
+
+def _check_clinician(session: Session, clinician_id: str | None, *, new_client: bool) -> None:
+    if clinician_id is None:
+        return
+    clinician = get_or_404(session, Clinician, clinician_id)
+    if not clinician.active:
+        raise RuleViolation("That clinician is no longer active.")
+    if new_client and not clinician.accepting_new_clients:
+        raise RuleViolation("That clinician is not accepting new clients.")
+
+
+def register_client(session: Session, data: dict, now: datetime) -> Client:
+    _check_clinician(session, data.get("clinician_id"), new_client=True)
+    consent = data.pop("consent_email", False)
+    client = Client(**data, consent_email=consent, consent_email_at=now if consent else None)
+    if not client.preferred_name:
+        client.preferred_name = client.legal_name.split()[0]
+    session.add(client)
+    session.flush()
+    episode = Episode(client_id=client.id, started_at=now)
+    session.add(episode)
+    session.flush()
+    emit(session, "client.registered", client_event(client, episode.id), subject=client.id)
+    return client
+
+
+def update_client(session: Session, client: Client, changes: dict, now: datetime) -> Client:
+    if "clinician_id" in changes and changes["clinician_id"] != client.clinician_id:
+        _check_clinician(session, changes["clinician_id"], new_client=True)
+    if "consent_email" in changes and changes["consent_email"] != client.consent_email:
+        client.consent_email_at = now  # when consent was given or withdrawn
+    for key, value in changes.items():
+        setattr(client, key, value)
+    reopened = None
+    if changes.get("status") == "active" and open_episode(session, client.id) is None:
+        reopened = Episode(client_id=client.id, started_at=now)
+        session.add(reopened)
+    session.flush()
+    episode = reopened or open_episode(session, client.id)
+    emit(session, "client.updated", client_event(client, episode.id if episode else None), subject=client.id)
+    return client
+
+
+def discharge_client(session: Session, client: Client, now: datetime) -> Client:
+    if client.status == "discharged":
+        raise RuleViolation("This client is already discharged.")
+    episode = open_episode(session, client.id)
+    if episode is not None:
+        episode.ended_at = now
+    client.status = "discharged"
+    session.flush()
+    emit(
+        session,
+        "client.discharged",
+        {"client_id": client.id, "episode_id": episode.id if episode else None, "discharged_at": now},
+        subject=client.id,
+    )
+    return client

@@ -1,0 +1,217 @@
+"""HTTP API schemas for scheduling (OpenAPI is generated from these)."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.scheduling.booking import STATUSES, validate_working_hours
+
+_TIMEZONES = frozenset(available_timezones())
+
+
+def _tz(**kw):
+    return fields.String(validate=validate.OneOf(sorted(_TIMEZONES), error="Not a known IANA timezone."), **kw)
+
+
+class WorkingHoursField(fields.Dict):
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return validate_working_hours(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class ClinicianIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    email = fields.Email(required=True)
+    timezone = _tz(load_default="Europe/London")
+    working_hours = WorkingHoursField(load_default=dict, metadata={"example": {"mon": [["09:00", "17:00"]]}})
+    accepting_new_clients = fields.Boolean(load_default=True)
+
+
+class ClinicianPatch(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=120))
+    timezone = _tz()
+    working_hours = WorkingHoursField()
+    accepting_new_clients = fields.Boolean()
+    active = fields.Boolean()
+
+
+class ClinicianOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    email = fields.Email()
+    timezone = fields.String()
+    working_hours = fields.Dict()
+    accepting_new_clients = fields.Boolean()
+    active = fields.Boolean()
+
+
+class TimeOffIn(Schema):
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(required=True)
+    label = fields.String(load_default="Unavailable", validate=validate.Length(max=120))
+
+    @validates_schema
+    def _order(self, data, **_):
+        if data["ends_at"] <= data["starts_at"]:
+            raise ValidationError("Must be after starts_at.", "ends_at")
+
+
+class TimeOffOut(TimeOffIn):
+    id = fields.String()
+    clinician_id = fields.String()
+
+
+class ClientIn(Schema):
+    legal_name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    preferred_name = fields.String(load_default=None, validate=validate.Length(max=120))
+    date_of_birth = fields.Date(load_default=None, allow_none=True)
+    email = fields.Email(load_default=None, allow_none=True)
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    preferred_channel = fields.String(load_default="email", validate=validate.OneOf(["email", "sms", "phone"]))
+    timezone = _tz(load_default="Europe/London")
+    consent_email = fields.Boolean(load_default=False, metadata={"description": "Explicit consent to email."})
+    clinician_id = fields.String(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _consent_needs_email(self, data, **_):
+        if data.get("consent_email") and not data.get("email"):
+            raise ValidationError("Consent to email needs an email address.", "consent_email")
+
+
+class ClientPatch(Schema):
+    legal_name = fields.String(validate=validate.Length(min=1, max=120))
+    preferred_name = fields.String(validate=validate.Length(min=1, max=120))
+    date_of_birth = fields.Date(allow_none=True)
+    email = fields.Email(allow_none=True)
+    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    preferred_channel = fields.String(validate=validate.OneOf(["email", "sms", "phone"]))
+    timezone = _tz()
+    consent_email = fields.Boolean()
+    clinician_id = fields.String(allow_none=True)
+    status = fields.String(validate=validate.OneOf(["active"]), metadata={"description": "Readmit a client."})
+
+
+class ClientOut(Schema):
+    id = fields.String()
+    legal_name = fields.String()
+    preferred_name = fields.String()
+    date_of_birth = fields.Date(allow_none=True)
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    preferred_channel = fields.String()
+    timezone = fields.String()
+    consent_email = fields.Boolean()
+    consent_email_at = fields.AwareDateTime(allow_none=True)
+    clinician_id = fields.String(allow_none=True)
+    status = fields.String()
+
+
+class ClientQuery(Schema):
+    q = fields.String(load_default=None, metadata={"description": "Search in legal and preferred names, email."})
+    clinician_id = fields.String(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(["active", "discharged"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class AppointmentTypeIn(Schema):
+    id = fields.String(required=True, validate=validate.Regexp(r"^[a-z][a-z0-9_-]{1,39}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    minutes = fields.Integer(required=True, validate=validate.Range(min=5, max=8 * 60))
+    modality = fields.String(load_default="in_person", validate=validate.OneOf(["in_person", "telehealth"]))
+    counts_as_session = fields.Boolean(load_default=True)
+
+
+class RoomIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+
+
+class RoomOut(RoomIn):
+    id = fields.String()
+    active = fields.Boolean()
+
+
+class AppointmentIn(Schema):
+    client_id = fields.String(required=True)
+    clinician_id = fields.String(required=True)
+    type_id = fields.String(required=True)
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(load_default=None, metadata={"description": "Defaults to the type's length."})
+    room_id = fields.String(load_default=None, allow_none=True)
+    modality = fields.String(load_default=None, validate=validate.OneOf(["in_person", "telehealth"]))
+    telehealth_url = fields.Url(load_default=None, allow_none=True)
+    front_desk_note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    override_reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=3, max=500))
+
+    @validates_schema
+    def _order(self, data, **_):
+        if data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
+            raise ValidationError("Must be after starts_at.", "ends_at")
+
+
+class AppointmentOut(Schema):
+    id = fields.String()
+    client_id = fields.String()
+    clinician_id = fields.String()
+    room_id = fields.String(allow_none=True)
+    type_id = fields.String()
+    episode_id = fields.String(allow_none=True)
+    series_id = fields.String(allow_none=True)
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+    modality = fields.String()
+    telehealth_url = fields.String(allow_none=True)
+    front_desk_note = fields.String(allow_none=True)
+    status = fields.String()
+    confirmation = fields.String()
+    cancelled_by = fields.String(allow_none=True)
+    cancel_reason = fields.String(allow_none=True)
+    late_cancel = fields.Boolean()
+    override_reason = fields.String(allow_none=True)
+    checked_in_at = fields.AwareDateTime(allow_none=True)
+    completed_at = fields.AwareDateTime(allow_none=True)
+    session_number = fields.Integer(allow_none=True)
+    version = fields.Integer()
+
+
+class AppointmentQuery(Schema):
+    clinician_id = fields.String(load_default=None)
+    client_id = fields.String(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    start = fields.AwareDateTime(load_default=None, data_key="from")
+    end = fields.AwareDateTime(load_default=None, data_key="to")
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
+class RescheduleIn(Schema):
+    starts_at = fields.AwareDateTime(required=True)
+    ends_at = fields.AwareDateTime(load_default=None)
+    room_id = fields.String(load_default=None, allow_none=True)
+    override_reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=3, max=500))
+
+
+class CancelIn(Schema):
+    cancelled_by = fields.String(required=True, validate=validate.OneOf(["client", "clinician", "practice"]))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+
+
+class Empty(Schema):
+    pass
+
+
+def page_of(schema_cls: type[Schema]) -> type[Schema]:
+    return Schema.from_dict(
+        {
+            "items": fields.List(fields.Nested(schema_cls)),
+            "page": fields.Integer(),
+            "page_size": fields.Integer(),
+            "total": fields.Integer(),
+        },
+        name=f"{schema_cls.__name__}Page",
+    )

@@ -1,0 +1,203 @@
+"""One marshmallow schema per event type and version: the only definition of each contract.
+
+Producers dump+load strictly (unknown fields raise), consumers load with ``unknown=EXCLUDE`` so a producer
+may add a field without breaking them. Removing or renaming a field means a new version (``...V2``).
+Events carry ids and what consumers need, never front-desk notes, free-text reasons or item answers.
+"""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+
+class EventData(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _id(**kw):
+    return fields.String(required=True, validate=validate.Length(min=1, max=64), **kw)
+
+
+def _opt_id():
+    return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+
+
+def _when(required=True):
+    if required:
+        return fields.AwareDateTime(required=True, format="iso")
+    return fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
+
+
+# --- scheduling --------------------------------------------------------------------------------------------
+
+
+class ClientV1(EventData):
+    """client.registered / client.updated: the contact details notifications needs (and nothing clinical)."""
+
+    client_id = _id()
+    clinician_id = _opt_id()
+    episode_id = _opt_id()
+    preferred_name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    email = fields.Email(load_default=None, allow_none=True)
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    preferred_channel = fields.String(load_default="email", validate=validate.OneOf(["email", "sms", "phone"]))
+    timezone = fields.String(required=True)
+    consent_email = fields.Boolean(required=True)
+    consent_email_at = _when(required=False)
+    status = fields.String(required=True, validate=validate.OneOf(["active", "discharged"]))
+
+
+class ClientDischargedV1(EventData):
+    client_id = _id()
+    episode_id = _opt_id()
+    discharged_at = _when()
+
+
+class ClinicianV1(EventData):
+    clinician_id = _id()
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    email = fields.Email(required=True)
+    timezone = fields.String(required=True)
+    active = fields.Boolean(required=True)
+    accepting_new_clients = fields.Boolean(load_default=True)
+
+
+class AppointmentBookedV1(EventData):
+    appointment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    episode_id = _opt_id()
+    series_id = _opt_id()
+    room_id = _opt_id()
+    appointment_type = fields.String(required=True)
+    modality = fields.String(required=True, validate=validate.OneOf(["in_person", "telehealth"]))
+    starts_at = _when()
+    ends_at = _when()
+    sequence = fields.Integer(load_default=0)
+
+
+class AppointmentRescheduledV1(AppointmentBookedV1):
+    previous_starts_at = _when()
+    previous_ends_at = _when()
+
+
+class AppointmentCancelledV1(EventData):
+    appointment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    starts_at = _when()
+    cancelled_by = fields.String(required=True, validate=validate.OneOf(["client", "clinician", "practice"]))
+    late_cancel = fields.Boolean(required=True)
+    sequence = fields.Integer(load_default=0)
+
+
+class AppointmentNoShowV1(EventData):
+    appointment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    starts_at = _when()
+
+
+class AppointmentCheckedInV1(EventData):
+    appointment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    checked_in_at = _when()
+
+
+class SessionCompletedV1(EventData):
+    appointment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    episode_id = _opt_id()
+    appointment_type = fields.String(required=True)
+    session_number = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    completed_at = _when()
+
+
+# --- feedback ----------------------------------------------------------------------------------------------
+
+
+class QuestionnaireIssuedV1(EventData):
+    """The link is a single-use bearer credential: it is stored hashed in feedback and only travels here."""
+
+    assignment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    measures = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    questionnaire_url = fields.Url(required=True, require_tld=False)
+    expires_at = _when()
+    trigger = fields.String(required=True, validate=validate.OneOf(["intake", "session", "manual"]))
+
+
+class MeasureScoreV1(Schema):
+    class Meta:
+        unknown = RAISE
+
+    measure = fields.String(required=True)
+    total = fields.Float(required=True)
+    band = fields.String(load_default=None, allow_none=True)
+    change_from_baseline = fields.Float(load_default=None, allow_none=True)
+    reliable_change = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.OneOf(["improved", "recovered", "no_reliable_change", "deteriorated"]),
+    )
+
+
+class QuestionnaireCompletedV1(EventData):
+    """Totals and classifications only: item answers never leave the feedback service."""
+
+    assignment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    completed_at = _when()
+    scores = fields.List(fields.Nested(MeasureScoreV1), required=True)
+
+
+class QuestionnaireExpiredV1(EventData):
+    assignment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    expired_at = _when()
+
+
+SEVERITIES = ["low", "moderate", "high", "urgent"]
+ALERT_RULES = ["risk_item", "reliable_deterioration", "off_track", "plateau", "alliance"]
+
+
+class AlertRaisedV1(EventData):
+    """Says that a client needs attention and how urgently, not why: the why stays behind the dashboard login."""
+
+    alert_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    rule = fields.String(required=True, validate=validate.OneOf(ALERT_RULES))
+    severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
+    raised_at = _when()
+
+
+class AlertEscalatedV1(AlertRaisedV1):
+    previous_severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
+
+
+class AlertResolvedV1(EventData):
+    alert_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    rule = fields.String(required=True, validate=validate.OneOf(ALERT_RULES))
+    resolved_at = _when()
+
+
+# --- notifications -----------------------------------------------------------------------------------------
+
+
+class NotificationOutcomeV1(EventData):
+    delivery_id = _id()
+    template = fields.String(required=True)
+    recipient_kind = fields.String(required=True, validate=validate.OneOf(["client", "clinician", "practice"]))
+    recipient_id = _id()
+    source_event_id = _id()
+    at = _when()
+    error_class = fields.String(load_default=None, allow_none=True)

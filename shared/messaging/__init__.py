@@ -1,0 +1,1 @@
+"""Reliable messaging: transactional outbox, idempotent inbox, Kafka clients, consumer loop, dead letters."""

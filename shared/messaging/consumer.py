@@ -1,0 +1,187 @@
+"""The idempotent consumer loop.
+
+For each record: parse the envelope, find the schema, then in ONE database transaction write the inbox row
+(group, event id), run the handler (its state changes and any outbox rows), and commit. Only then is the
+Kafka offset committed (``offset + 1`` of the last finished record). A redelivered event hits the inbox's
+primary key and changes nothing.
+
+A malformed record, an unknown type or version, an invalid payload, or a handler that keeps failing goes to
+the group's dead-letter topic with the reason in headers, and the partition keeps flowing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import logs
+from shared.errors import PermanentError
+from shared.events.catalog import spec_for
+from shared.events.envelope import Event, MalformedEvent
+from shared.messaging.deadletter import send_to_dead_letter
+from shared.messaging.outbox import correlation_id
+from shared.messaging.tables import InboxMessage
+
+log = logs.get("consumer")
+
+Handler = Callable[[Session, Event], None]
+
+HANDLED, DUPLICATE, IGNORED, DEAD_LETTERED = "handled", "duplicate", "ignored", "dead_lettered"
+
+
+class _AlreadyProcessed(Exception):
+    pass
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+
+
+@dataclass
+class ConsumerLoop:
+    group: str
+    topics: list[str]
+    handlers: dict[str, Handler]  # keyed by full event type
+    session_factory: sessionmaker[Session]
+    consumer_factory: Callable[[], object]
+    producer_factory: Callable[[], object]
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    outcomes: Counter = field(default_factory=Counter)
+
+    def run(self, stop: threading.Event) -> None:
+        consumer = None
+        dlq_producer = None
+        try:
+            while not stop.is_set():
+                try:
+                    if consumer is None:
+                        consumer = self.consumer_factory()
+                    if dlq_producer is None:
+                        dlq_producer = self.producer_factory()
+                    self.poll_once(consumer, dlq_producer, stop)
+                except KafkaError as exc:
+                    log.warning("consumer.kafka_error", group=self.group, error=logs.safe_error(exc))
+                    stop.wait(1.0)
+        finally:
+            if consumer is not None:
+                consumer.close()
+            if dlq_producer is not None:
+                dlq_producer.close(timeout=2)
+
+    def poll_once(self, consumer, dlq_producer, stop: threading.Event | None = None) -> int:
+        batch = consumer.poll(timeout_ms=500)
+        finished = 0
+        for tp, records in batch.items():
+            done_offset = None
+            for record in records:
+                if stop is not None and stop.is_set():
+                    break
+                try:
+                    self.process(record, dlq_producer)
+                except KafkaError:
+                    # The dead-letter topic is unreachable: do not skip the record, read it again later.
+                    consumer.seek(tp, record.offset)
+                    break
+                done_offset = record.offset
+                finished += 1
+            if done_offset is not None:
+                consumer.commit({tp: OffsetAndMetadata(done_offset + 1, "", -1)})
+        return finished
+
+    def process(self, record, dlq_producer) -> str:
+        try:
+            event = Event.from_json(record.value)
+            spec = spec_for(event)
+        except MalformedEvent as exc:
+            return self._dead_letter(dlq_producer, record, "malformed", exc)
+        handler = self.handlers.get(event.type)
+        if handler is None:
+            self.outcomes[IGNORED] += 1
+            return IGNORED
+        try:
+            event = event.with_data(spec.load_incoming(event.data))
+        except MalformedEvent as exc:
+            return self._dead_letter(dlq_producer, record, "invalid_payload", exc)
+
+        attempt = 0
+        while True:
+            attempt += 1
+            token = correlation_id.set(event.correlationid or event.id)
+            try:
+                self._handle_once(record, event, handler)
+                self.outcomes[HANDLED] += 1
+                log.info("consumer.handled", group=self.group, event_id=event.id, event_type=event.type)
+                return HANDLED
+            except _AlreadyProcessed:
+                self.outcomes[DUPLICATE] += 1
+                log.info("consumer.duplicate", group=self.group, event_id=event.id)
+                return DUPLICATE
+            except PermanentError as exc:
+                return self._dead_letter(dlq_producer, record, "rejected", exc)
+            except Exception as exc:  # noqa: BLE001 - any other failure is retried, then dead-lettered
+                if attempt >= self.retry.max_attempts:
+                    return self._dead_letter(dlq_producer, record, "retries_exhausted", exc)
+                log.warning(
+                    "consumer.retry",
+                    group=self.group,
+                    event_id=event.id,
+                    attempt=attempt,
+                    error=logs.safe_error(exc),
+                )
+                time.sleep(self.retry.delay(attempt))
+            finally:
+                correlation_id.reset(token)
+
+    def _handle_once(self, record, event: Event, handler: Handler) -> None:
+        with self.session_factory() as session, session.begin():
+            if session.scalar(
+                select(InboxMessage.event_id).where(
+                    InboxMessage.consumer_group == self.group, InboxMessage.event_id == event.id
+                )
+            ):
+                raise _AlreadyProcessed
+            session.add(
+                InboxMessage(
+                    consumer_group=self.group,
+                    event_id=event.id,
+                    event_type=event.type,
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
+            )
+            try:
+                session.flush()
+            except IntegrityError:
+                raise _AlreadyProcessed from None
+            handler(session, event)
+
+    def _dead_letter(self, producer, record, reason: str, exc: BaseException) -> str:
+        error = logs.safe_error(exc)
+        send_to_dead_letter(producer, self.group, record, reason, error)
+        self.outcomes[DEAD_LETTERED] += 1
+        log.warning(
+            "consumer.dead_lettered",
+            group=self.group,
+            reason=reason,
+            error=error,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+        return DEAD_LETTERED

@@ -1,0 +1,69 @@
+"""Kafka clients with every delivery-relevant setting explicit (kafka-python 3 changed several defaults).
+
+Create clients inside the process that uses them (after gunicorn or multiprocessing forks), never at import.
+"""
+
+from __future__ import annotations
+
+import os
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def bootstrap_servers() -> str:
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
+
+
+def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        max_in_flight_requests_per_connection=5,
+        retries=2**31 - 1,
+        delivery_timeout_ms=30_000,
+        request_timeout_ms=10_000,
+        max_block_ms=10_000,
+        linger_ms=5,
+        reconnect_backoff_max_ms=2_000,
+    )
+
+
+def make_consumer(bootstrap: str, group: str, topics: list[str], client_id: str) -> KafkaConsumer:
+    return KafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=100,
+        max_poll_interval_ms=300_000,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=3_000,
+        reconnect_backoff_max_ms=2_000,
+    )
+
+
+def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3, replication: int = 1) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="attune-admin", request_timeout_ms=30_000)
+    try:
+        existing = set(admin.list_topics())
+        new = [
+            NewTopic(name=t, num_partitions=partitions, replication_factor=replication)
+            for t in topics
+            if t not in existing
+        ]
+        if new:
+            try:
+                admin.create_topics(new, timeout_ms=30_000)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()

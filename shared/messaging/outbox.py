@@ -1,0 +1,85 @@
+"""Writing events into the outbox, in the caller's transaction, and waking the relay once it commits."""
+
+from __future__ import annotations
+
+import contextvars
+import socket
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from shared.events.catalog import spec_named
+from shared.events.envelope import Event
+from shared.messaging.tables import OutboxMessage
+
+# The request (or consumed event) that started the current work: copied into every event written meanwhile.
+correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+
+_PENDING_WAKE = "attune_outbox_wake"
+
+
+def emit(
+    session: Session,
+    name: str,
+    data: dict,
+    *,
+    subject: str,
+    causation: Event | None = None,
+) -> Event:
+    """Validate ``data`` against the contract and add the event to the outbox of ``session``'s transaction."""
+    spec = spec_named(name)
+    wire = spec.validate_outgoing(data)
+    event = Event(
+        type=spec.type,
+        source=spec.source,
+        subject=subject,
+        data=wire,
+        dataversion=spec.version,
+        correlationid=(causation.correlationid if causation else None) or correlation_id.get(),
+        causationid=causation.id if causation else None,
+    )
+    session.add(
+        OutboxMessage(
+            event_id=event.id,
+            event_type=event.type,
+            topic=spec.topic,
+            key=subject,
+            payload=event.to_json(),
+            headers=[[k, v.decode()] for k, v in event.headers()],
+        )
+    )
+    session.info[_PENDING_WAKE] = True
+    return event
+
+
+class Waker:
+    """Tells the relay that new rows committed, by a UDP datagram to the port its worker listens on (loopback).
+    Losing a datagram costs only latency: the relay still polls on a timer."""
+
+    def __init__(self, port: int | None):
+        self.port = port
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    def notify(self) -> None:
+        if self.port:
+            try:
+                self._sock.sendto(b"1", ("127.0.0.1", self.port))
+            except OSError:
+                pass  # the relay is not listening: its timer picks the rows up
+
+
+def install_wake_hook(session_factory, waker: Waker) -> None:
+    """After any commit that wrote outbox rows, wake the relay."""
+
+    @sa_event.listens_for(session_factory, "after_commit")
+    def _after_commit(session):
+        if session.info.pop(_PENDING_WAKE, False):
+            waker.notify()
+
+    @sa_event.listens_for(session_factory, "after_rollback")
+    def _after_rollback(session):
+        session.info.pop(_PENDING_WAKE, None)
+
+
+def decode_headers(stored: list) -> list[tuple[str, bytes]]:
+    return [(k, v.encode()) for k, v in stored]

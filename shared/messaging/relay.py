@@ -1,0 +1,204 @@
+"""The outbox relay: publishes committed events in commit order and marks them sent.
+
+It sleeps on a loopback UDP socket, so a commit's datagram wakes it at once; the poll interval is only the
+fallback. When Kafka is unreachable the rows simply stay unpublished and the relay backs off: nothing is
+lost. A crash after Kafka acknowledged but before the rows were marked republishes them; consumers
+deduplicate by event id, so the effect is still once.
+
+On PostgreSQL only one relay per database publishes at a time (an advisory lock), which keeps the order.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import zlib
+from collections.abc import Callable
+
+from kafka.errors import KafkaError
+from sqlalchemy import select as sql_select
+from sqlalchemy import text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import logs
+from shared.db import utcnow
+from shared.messaging.outbox import decode_headers
+from shared.messaging.tables import OutboxMessage
+
+log = logs.get("relay")
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        producer_factory: Callable[[], object],
+        *,
+        name: str,
+        wake_port: int | None = None,
+        poll_interval: float = 1.0,
+        batch_size: int = 200,
+        send_timeout: float = 35.0,
+    ):
+        self.session_factory = session_factory
+        self.producer_factory = producer_factory
+        self.name = name
+        self.wake_port = wake_port
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.send_timeout = send_timeout
+        self._producer = None
+        self._sock: socket.socket | None = None
+        self._lock_conn = None
+        self.published = 0
+
+    # -- lifecycle ----------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        self._listen()
+        backoff = 0.5
+        try:
+            while not stop.is_set():
+                if not self._hold_leadership():
+                    stop.wait(2.0)
+                    continue
+                try:
+                    count = self.publish_pending()
+                    backoff = 0.5
+                except (KafkaError, OSError) as exc:
+                    log.warning("relay.publish_failed", relay=self.name, error=logs.safe_error(exc))
+                    self._reset_producer()
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if count < self.batch_size:
+                    self._sleep(stop)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._reset_producer()
+        if self._sock:
+            self._sock.close()
+            self._sock = None
+        if self._lock_conn is not None:
+            self._lock_conn.close()
+            self._lock_conn = None
+
+    # -- one batch ----------------------------------------------------------------------------------------
+
+    def publish_pending(self) -> int:
+        """Publish up to one batch of unpublished rows, oldest first; return how many were published."""
+        with self.session_factory() as session:
+            rows = session.execute(
+                sql_select(
+                    OutboxMessage.id,
+                    OutboxMessage.topic,
+                    OutboxMessage.key,
+                    OutboxMessage.payload,
+                    OutboxMessage.headers,
+                )
+                .where(OutboxMessage.published_at.is_(None))
+                .order_by(OutboxMessage.id)
+                .limit(self.batch_size)
+            ).all()
+        if not rows:
+            return 0
+        producer = self._get_producer()
+        sent, failure, failed_row = [], None, None
+        futures = []
+        for row in rows:
+            try:
+                futures.append(
+                    (
+                        row,
+                        producer.send(
+                            row.topic,
+                            key=row.key.encode(),
+                            value=row.payload.encode(),
+                            headers=decode_headers(row.headers),
+                        ),
+                    )
+                )
+            except KafkaError as exc:  # metadata unavailable: the broker is down
+                failure, failed_row = exc, row
+                break
+        producer.flush(timeout=self.send_timeout)
+        for row, future in futures:
+            try:
+                future.get(timeout=self.send_timeout)  # flush() does not raise per-message errors
+                sent.append(row.id)
+            except KafkaError as exc:
+                failure, failed_row = failure or exc, failed_row or row
+                break
+        with self.session_factory() as session, session.begin():
+            if sent:
+                session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent)).values(published_at=utcnow()))
+            if failed_row is not None:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == failed_row.id)
+                    .values(attempts=OutboxMessage.attempts + 1, last_error=logs.safe_error(failure))
+                )
+        self.published += len(sent)
+        if sent:
+            log.info("relay.published", relay=self.name, count=len(sent), last_id=sent[-1])
+        if failure is not None:
+            raise failure
+        return len(sent)
+
+    # -- helpers ------------------------------------------------------------------------------------------
+
+    def _get_producer(self):
+        if self._producer is None:
+            self._producer = self.producer_factory()
+        return self._producer
+
+    def _reset_producer(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=2)
+            except Exception:  # noqa: BLE001 - closing a broken producer must not stop the relay
+                log.warning("relay.producer_close_failed", relay=self.name)
+            self._producer = None
+
+    def _listen(self) -> None:
+        if not self.wake_port:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind(("127.0.0.1", self.wake_port))
+        except OSError:
+            log.warning("relay.wake_port_busy", relay=self.name, port=self.wake_port)
+            sock.close()
+            return
+        sock.setblocking(False)
+        self._sock = sock
+
+    def _sleep(self, stop: threading.Event) -> None:
+        if self._sock is None:
+            stop.wait(self.poll_interval)
+            return
+        ready, _, _ = select.select([self._sock], [], [], self.poll_interval)
+        if ready:
+            try:
+                while True:
+                    self._sock.recv(64)
+            except BlockingIOError:
+                pass
+
+    def _hold_leadership(self) -> bool:
+        engine = self.session_factory.kw["bind"]
+        if engine.dialect.name != "postgresql":
+            return True
+        if self._lock_conn is None:
+            self._lock_conn = engine.connect()
+            key = zlib.crc32(f"attune-relay:{self.name}".encode())
+            got = self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            self._lock_conn.commit()
+            if not got:
+                self._lock_conn.close()
+                self._lock_conn = None
+                return False
+        return True

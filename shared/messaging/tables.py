@@ -1,0 +1,55 @@
+"""The outbox and inbox tables every service database carries (their own metadata, migrated with the service)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Index, Integer, String, Text, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.db import UTCDateTime, utcnow
+
+
+class MessagingBase(DeclarativeBase):
+    pass
+
+
+class OutboxMessage(MessagingBase):
+    """An event committed with the state change that caused it, waiting for the relay to publish it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    event_type: Mapped[str] = mapped_column(String(120))
+    topic: Mapped[str] = mapped_column(String(120))
+    key: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+    headers: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_unpublished",
+            "id",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
+    )
+
+
+class InboxMessage(MessagingBase):
+    """A consumed event. The primary key turns a redelivery into an integrity error that means 'already done'."""
+
+    __tablename__ = "inbox"
+
+    consumer_group: Mapped[str] = mapped_column(String(80), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(120))
+    topic: Mapped[str] = mapped_column(String(120))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(Integer)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

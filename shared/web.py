@@ -1,0 +1,129 @@
+"""Common web setup: RFC 9457 problem+json errors, health endpoints, security headers, correlation ids."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from flask import Flask, g, jsonify, request
+from flask_smorest import Api
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+
+from shared import logs
+from shared.messaging.outbox import correlation_id
+from shared.runtime import Runtime
+
+PROBLEM = "application/problem+json"
+log = logs.get("web")
+
+
+def problem(status: int, title: str, detail: str | None = None, **extra):
+    body = {"type": "about:blank", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    response.content_type = PROBLEM
+    return response
+
+
+class ProblemApi(Api):
+    """flask-smorest with errors as problem+json; 422s list messages per field under ``errors``."""
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        extra = {}
+        messages = data.get("messages")
+        if messages:  # webargs: {"json": {"field": ["msg"]}}
+            flat = {}
+            for location, fields in messages.items():
+                flat.update(fields if isinstance(fields, dict) else {location: fields})
+            extra["errors"] = flat
+        if data.get("errors"):
+            extra["errors"] = data["errors"]
+        detail = data.get("message") or error.description
+        response = problem(error.code or 500, error.name, detail, **extra)
+        for header, value in (data.get("headers") or {}).items():
+            response.headers[header] = value
+        return response
+
+
+def make_flask(name: str, runtime: Runtime, import_name: str) -> Flask:
+    app = Flask(import_name)
+    cfg = runtime.config
+    app.config.update(
+        SECRET_KEY=cfg.secret_key,
+        AUTH_SECRET=cfg.auth_secret,
+        TESTING=cfg.testing,
+        API_TITLE=f"Attune {name}",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_REDOC_PATH="/docs",
+        OPENAPI_REDOC_URL="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+    )
+    app.extensions["attune_runtime"] = runtime
+
+    @app.before_request
+    def _correlate():
+        g.started = time.perf_counter()
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if 8 <= len(incoming) <= 64 else str(uuid.uuid4())
+        g.correlation_token = correlation_id.set(g.request_id)
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self' https://cdn.jsdelivr.net; frame-ancestors 'none'; form-action 'self'",
+        )
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        if request.endpoint not in ("healthz", "readyz"):
+            log.info(
+                "http.request",
+                method=request.method,
+                route=request.url_rule.rule if request.url_rule else None,
+                status=response.status_code,
+                ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+            )
+        return response
+
+    @app.teardown_request
+    def _uncorrelate(_exc):
+        token = g.pop("correlation_token", None)
+        if token is not None:
+            correlation_id.reset(token)
+
+    @app.get("/healthz")
+    def healthz():
+        return jsonify(status="ok", service=name)
+
+    @app.get("/readyz")
+    def readyz():
+        try:
+            with runtime.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            return problem(503, "Service Unavailable", f"database: {logs.safe_error(exc)}")
+        return jsonify(status="ready", service=name)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+            return problem(error.code or 500, error.name, error.description)
+        return error
+
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    return app.extensions["attune_runtime"]

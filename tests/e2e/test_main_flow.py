@@ -1,0 +1,135 @@
+"""The flow that matters most, through HTTP, the real broker and the real SMTP server:
+completed session -> questionnaire emailed -> client answers -> scored -> therapist alerted."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import requests
+
+PHQ9_ALL_ZERO = {f"phq9.{i}": "0" for i in range(1, 10)}
+
+
+def _register_and_complete(stack, client_email="jo.bloggs@example.org", therapist="dr.ada@practice.example"):
+    h = stack.headers()
+    r = requests.post(
+        stack.url("scheduling", "/api/appointment-types"),
+        headers=h,
+        json={"id": "individual", "name": "Individual therapy", "minutes": 50},
+    )
+    assert r.status_code in (201, 409), r.text
+    clinician = requests.post(
+        stack.url("scheduling", "/api/clinicians"),
+        headers=h,
+        json={"name": "Dr Ada Okafor", "email": therapist, "working_hours": {"mon": [["09:00", "17:00"]]}},
+    ).json()
+    client = requests.post(
+        stack.url("scheduling", "/api/clients"),
+        headers=h,
+        json={
+            "legal_name": "Joanna Bloggs",
+            "preferred_name": "Jo",
+            "email": client_email,
+            "consent_email": True,
+            "clinician_id": clinician["id"],
+        },
+    ).json()
+    start = datetime.now(UTC) - timedelta(hours=3)
+    appt = requests.post(
+        stack.url("scheduling", "/api/appointments"),
+        headers=h,
+        json={
+            "client_id": client["id"],
+            "clinician_id": clinician["id"],
+            "type_id": "individual",
+            "starts_at": start.isoformat(),
+            "override_reason": "weekend session agreed",
+        },
+    )
+    assert appt.status_code == 201, appt.text
+    done = requests.post(stack.url("scheduling", f"/api/appointments/{appt.json()['id']}/complete"), headers=h)
+    assert done.status_code == 200, done.text
+    assert done.json()["session_number"] == 1
+    return clinician, client
+
+
+def _link_in(message) -> str:
+    match = re.search(r"http://127\.0\.0\.1:\d+/q/[A-Za-z0-9_\-]+", message.text())
+    assert match, "the invitation carries the questionnaire link"
+    return match.group(0)
+
+
+def _submit(link: str, answers: dict) -> requests.Response:
+    browser = requests.Session()
+    page = browser.get(link)
+    assert page.status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return browser.post(link, data={"csrf": csrf, **answers}, allow_redirects=True)
+
+
+def test_completed_session_to_therapist_alert(stack, mail):
+    clinician, client = _register_and_complete(stack)
+
+    invitations = mail.wait_for(lambda m: m.to == "jo.bloggs@example.org")
+    assert len(invitations) == 1
+    link = _link_in(invitations[0])
+
+    answered = _submit(link, {**PHQ9_ALL_ZERO, "phq9.9": "1", "phq9.difficulty": "1"})
+    assert answered.status_code == 200
+    assert "Samaritans" in answered.text  # the crisis resources, straight away
+
+    alerts = mail.wait_for(lambda m: m.to == "dr.ada@practice.example")
+    assert len(alerts) == 1
+    stack.settle()
+
+    # Exactly one of each, once everything has settled.
+    assert len([m for m in mail.messages() if m.to == "jo.bloggs@example.org"]) == 1
+    alert_mail = [m for m in mail.messages() if m.to == "dr.ada@practice.example"]
+    assert len(alert_mail) == 1
+    body = alert_mail[0].text() + alert_mail[0].html() + alert_mail[0].subject
+    assert alert_mail[0].subject.startswith("URGENT")
+    for leaked in ("Jo", "Bloggs", "Joanna", "jo.bloggs", "better off dead", "Several days", "PHQ"):
+        assert leaked not in body, f"alert email leaks {leaked!r}"
+    assert "/alerts/" in body
+
+    # The link is single use.
+    again = requests.get(link)
+    assert again.status_code == 404
+    assert "Jo" not in again.text
+
+
+def test_reliable_deterioration_alerts_on_the_second_questionnaire(stack, mail):
+    clinician, client = _register_and_complete(stack, "sam@example.org", "dr.lin@practice.example")
+    first = mail.wait_for(lambda m: m.to == "sam@example.org")[0]
+    baseline = {**PHQ9_ALL_ZERO, "phq9.1": "2", "phq9.2": "2", "phq9.3": "2", "phq9.4": "1", "phq9.difficulty": "1"}
+    assert _submit(_link_in(first), baseline).status_code == 200  # total 7: no alert
+
+    # A second session; its questionnaire comes back 7 points worse (14): a reliable deterioration (>= 6).
+    h = stack.headers()
+    start = datetime.now(UTC) - timedelta(minutes=20)
+    appt = requests.post(
+        stack.url("scheduling", "/api/appointments"),
+        headers=h,
+        json={
+            "client_id": client["id"],
+            "clinician_id": clinician["id"],
+            "type_id": "individual",
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(minutes=10)).isoformat(),
+            "override_reason": "extra session",
+        },
+    )
+    assert appt.status_code == 201, appt.text
+    appt = appt.json()
+    done = requests.post(stack.url("scheduling", f"/api/appointments/{appt['id']}/complete"), headers=h).json()
+    assert done["session_number"] == 2
+    second = mail.wait_for(lambda m: m.to == "sam@example.org", count=2)[1]
+    worse = {**baseline, "phq9.5": "2", "phq9.6": "2", "phq9.7": "2", "phq9.8": "1"}
+    page = _submit(_link_in(second), worse)
+    assert page.status_code == 200 and "Samaritans" not in page.text
+
+    alerts = mail.wait_for(lambda m: m.to == "dr.lin@practice.example")
+    stack.settle()
+    assert len([m for m in mail.messages() if m.to == "dr.lin@practice.example"]) == 1
+    assert not alerts[0].subject.startswith("URGENT")
