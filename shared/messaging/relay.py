@@ -105,9 +105,13 @@ class OutboxRelay:
             ).all()
         if not rows:
             return 0
-        producer = self._get_producer()
         sent, failure, failed_row = [], None, None
         futures = []
+        try:
+            producer = self._get_producer()
+        except KafkaError as exc:  # no broker reachable: the oldest row waits, and says why
+            self._record_failure(rows[0].id, exc)
+            raise
         for row in rows:
             try:
                 futures.append(
@@ -135,18 +139,22 @@ class OutboxRelay:
         with self.session_factory() as session, session.begin():
             if sent:
                 session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent)).values(published_at=utcnow()))
-            if failed_row is not None:
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == failed_row.id)
-                    .values(attempts=OutboxMessage.attempts + 1, last_error=logs.safe_error(failure))
-                )
+        if failed_row is not None:
+            self._record_failure(failed_row.id, failure)
         self.published += len(sent)
         if sent:
             log.info("relay.published", relay=self.name, count=len(sent), last_id=sent[-1])
         if failure is not None:
             raise failure
         return len(sent)
+
+    def _record_failure(self, row_id: int, exc: BaseException) -> None:
+        with self.session_factory() as session, session.begin():
+            session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row_id)
+                .values(attempts=OutboxMessage.attempts + 1, last_error=logs.safe_error(exc))
+            )
 
     # -- helpers ------------------------------------------------------------------------------------------
 

@@ -25,17 +25,18 @@ from shared.auth import issue_token
 from shared.config import ServiceConfig
 from shared.events.catalog import group_id, topic_for
 from shared.messaging.tables import OutboxMessage
+from shared.migrate import upgrade
 from shared.runtime import Runtime
 from tests.support.live import LiveServer
 from tests.support.ports import free_port
 
 
-def _metadata(service: str):
-    import importlib
-
-    import shared.unit_of_work  # noqa: F401 - registers its table on the messaging metadata
-
-    return importlib.import_module(f"services.{service}.models").Base.metadata
+def service_runtime(name: str, url: str, bootstrap: str, **overrides) -> Runtime:
+    """A service's runtime on a database migrated to head (so every test also exercises the migrations)."""
+    config = ServiceConfig.from_env(name, database_url=url, kafka_bootstrap=bootstrap, testing=True,
+                                    **{"wake_port": free_port(), **overrides})
+    upgrade(name, url)
+    return Runtime.build(config)
 
 
 @dataclass
@@ -81,18 +82,8 @@ class Stack:
                 extra = {"feedback": feedback_extra or {}}
             if name == "notifications":
                 extra = {"notifications": {"smtp_port": smtp_port, "rate_per_second": 200.0, **(notify_extra or {})}}
-            config = ServiceConfig.from_env(
-                name,
-                database_url=db_urls[name],
-                kafka_bootstrap=bootstrap,
-                wake_port=free_port(),
-                public_urls=public,
-                testing=True,
-                extra=extra,
-            )
-            runtime = Runtime.build(config)
-            runtime.create_all(_metadata(name))
-            app = create(config, runtime)
+            runtime = service_runtime(name, db_urls[name], bootstrap, public_urls=public, extra=extra)
+            app = create(runtime.config, runtime)
             self.services[name] = ServiceUnderTest(name, runtime, app, LiveServer(app, ports[name]).start())
         self.feedback_settings = FeedbackSettings.from_config(self.services["feedback"].runtime.config)
         self.notify_settings = NotifySettings.from_config(self.services["notifications"].runtime.config)

@@ -1,0 +1,25 @@
+# The commands the README shows.
+.PHONY: setup dev test test-fast lint format bench clean
+
+setup:            ## install everything (system packages if missing, .venv, Kafka jars)
+	bash deploy/bootstrap.sh
+
+dev: setup        ## run the whole system: broker, mail sink, three services and workers, demo data
+	.venv/bin/python -m deploy.devstack
+
+test: setup lint  ## run every test: unit, integration (real Kafka, PostgreSQL, SMTP), e2e, browser
+	.venv/bin/pytest
+
+test-fast: setup  ## unit tests only
+	.venv/bin/pytest tests/unit
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,106 @@
+"""``make dev``: the whole system on one machine with embedded defaults.
+
+Starts the Kafka broker (unless KAFKA_BOOTSTRAP_SERVERS points elsewhere), creates the topics, migrates the
+three databases, loads demo data once, then runs the mail sink, the three web apps and their workers under
+honcho and prints where everything is. Ctrl-C stops it all, the broker last.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _step(text: str) -> None:
+    print(f"==> {text}", flush=True)
+
+
+def seed_once() -> dict | None:
+    from services.scheduling import appointments as appts
+    from services.scheduling.cli import seed_demo
+    from services.scheduling.models import Clinician
+    from shared.config import ServiceConfig
+    from shared.db import transaction, utcnow
+    from shared.runtime import Runtime
+
+    runtime = Runtime.build(ServiceConfig.from_env("scheduling", wake_port=None))
+    with transaction(runtime.sessions) as session:
+        if session.scalar(select(Clinician.id).limit(1)):
+            return None
+        ids = seed_demo(session)
+        # One session that has just finished, so the walkthrough starts with a questionnaire in the mail sink.
+        now = utcnow()
+        walk_in = appts.book(session, appts.BookingRequest(
+            client_id=ids["clients"][0], clinician_id=ids["clinicians"][0], type_id="individual",
+            starts_at=now - timedelta(minutes=55), override_reason="demo: a session that has just ended"),
+            now, by="demo")
+        appts.complete(session, walk_in.id, now, by="demo")
+    runtime.engine.dispose()
+    return ids
+
+
+def main() -> int:
+    os.chdir(ROOT)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as cleanly as on Ctrl-C
+    os.environ.setdefault("ATTUNE_VAR_DIR", "var")
+    os.environ.setdefault("SMTP_PORT", "8025")
+    Path("var").mkdir(exist_ok=True)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+
+    from deploy.kafka import broker
+    from shared.events.catalog import ensure_all_topics
+    from shared.migrate import upgrade
+
+    own_broker = "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
+    if own_broker:
+        _step("starting the Kafka broker (var/kafka, 127.0.0.1:9092)")
+        broker.start_single(Path("var/kafka"), 9092, 9093)
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    ensure_all_topics(bootstrap)
+    for service in ("scheduling", "feedback", "notifications"):
+        _step(f"migrating {service}")
+        upgrade(service)
+    seeded = seed_once()
+    _step("demo data loaded" if seeded else "demo data already present")
+
+    from shared.auth import issue_token
+
+    secret = os.environ.get("ATTUNE_AUTH_SECRET", "dev-only-auth-secret-change-me")
+    desk = issue_token(secret, "demo-frontdesk", "frontdesk")
+    print(f"""
+Attune is starting:
+  scheduling API     http://127.0.0.1:8001/docs   (OpenAPI: /openapi.json)
+  feedback           http://127.0.0.1:8002/q/<token>  (links arrive by email)
+  notifications      http://127.0.0.1:8003/healthz
+  mail sink          http://127.0.0.1:8090/   (SMTP on 127.0.0.1:{os.environ['SMTP_PORT']}, files in var/mail)
+  Kafka              {bootstrap}
+
+A front-desk token for the API (valid 12 h):
+  export TOKEN={desk}
+  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8001/api/appointments
+
+Open the mail sink: a questionnaire invitation for the demo session is on its way. Ctrl-C stops everything.
+""", flush=True)
+    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "-f", "deploy/Procfile", "-d", str(ROOT), "start"],
+                              env=env)
+    try:
+        return honcho.wait()
+    except KeyboardInterrupt:
+        honcho.send_signal(signal.SIGINT)
+        return honcho.wait(timeout=30)
+    finally:
+        if own_broker:
+            _step("stopping the Kafka broker")
+            broker.stop(Path("var/kafka"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

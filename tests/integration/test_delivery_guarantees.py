@@ -1,0 +1,194 @@
+"""No lost, no duplicated: the outbox, the idempotent consumer and the dead-letter topic on the real broker."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import func, select
+
+from deploy.kafka import broker
+from services.feedback.handlers import handlers as feedback_handlers
+from services.feedback.models import Assignment
+from services.feedback.settings import FeedbackSettings
+from shared import worker
+from shared.events.catalog import ensure_all_topics, spec_named, topic_for
+from shared.events.envelope import Event
+from shared.messaging import deadletter_cli
+from shared.messaging.consumer import DEAD_LETTERED, DUPLICATE, HANDLED
+from shared.messaging.deadletter import read_dead_letters
+from shared.messaging.kafka_clients import make_producer
+from shared.messaging.outbox import emit
+from shared.messaging.tables import OutboxMessage
+from tests.support.ports import free_port
+from tests.support.stack import service_runtime
+
+
+def _event(name: str, data: dict, subject: str) -> Event:
+    spec = spec_named(name)
+    return Event(type=spec.type, source=spec.source, subject=subject, data=spec.validate_outgoing(data))
+
+
+def _client(client_id: str) -> dict:
+    return {"client_id": client_id, "clinician_id": "cl-1", "episode_id": "ep-1", "preferred_name": "Jo",
+            "email": "jo@example.org", "timezone": "Europe/London", "consent_email": True, "status": "active"}
+
+
+def _completed(client_id: str, appointment_id: str) -> dict:
+    return {"appointment_id": appointment_id, "client_id": client_id, "clinician_id": "cl-1",
+            "episode_id": "ep-1", "appointment_type": "individual", "session_number": 1,
+            "completed_at": datetime.now(UTC)}
+
+
+def _send(producer, event: Event | None = None, raw: bytes | None = None, key: str = "c1") -> None:
+    value = raw if raw is not None else event.to_json().encode()
+    headers = event.headers() if event else []
+    producer.send(topic_for("scheduling"), key=key.encode(), value=value, headers=headers).get(timeout=30)
+
+
+def _assignments(runtime) -> int:
+    with runtime.sessions() as s:
+        return s.scalar(select(func.count()).select_from(Assignment))
+
+
+def _feedback(tmp_path, bootstrap):
+    runtime = service_runtime("feedback", f"sqlite:///{tmp_path / 'feedback.db'}", bootstrap)
+    handlers = feedback_handlers(FeedbackSettings(public_url="http://127.0.0.1:1"))
+    relay, loop = worker.build(runtime, handlers, ["scheduling"])
+    return runtime, relay, loop
+
+
+def _drain(loop, until, timeout=60.0) -> None:
+    consumer, producer = loop.consumer_factory(), loop.producer_factory()
+    try:
+        deadline = time.monotonic() + timeout
+        while not until() and time.monotonic() < deadline:
+            loop.poll_once(consumer, producer)
+        assert until(), f"consumer did not get there: {dict(loop.outcomes)}"
+    finally:
+        consumer.close()
+        producer.close()
+
+
+def test_duplicate_is_a_no_op_and_malformed_goes_to_dead_letters(kafka_bootstrap, kafka_namespace, tmp_path,
+                                                                    capsys):
+    runtime, _relay, loop = _feedback(tmp_path, kafka_bootstrap)
+    producer = make_producer(kafka_bootstrap, "test")
+    first = _event("session.completed", _completed("c1", "a1"), "c1")
+    later = _event("session.completed", _completed("c1", "a2"), "c1")
+    _send(producer, _event("client.registered", _client("c1"), "c1"))
+    _send(producer, first)
+    _send(producer, first)  # redelivered
+    _send(producer, raw=b"{not json")
+    unknown = Event(type="attune.scheduling.appointment.teleported", source="scheduling", subject="c1", data={})
+    _send(producer, unknown)
+    bad = Event(type=first.type, source="scheduling", subject="c1", data={"client_id": "c1"})
+    _send(producer, bad)
+    _send(producer, later)  # the partition keeps flowing after all that
+
+    _drain(loop, lambda: loop.outcomes[HANDLED] + loop.outcomes[DUPLICATE] + loop.outcomes[DEAD_LETTERED] >= 7)
+
+    assert loop.outcomes[HANDLED] == 3  # client.registered, first, later
+    assert loop.outcomes[DUPLICATE] == 1
+    assert loop.outcomes[DEAD_LETTERED] == 3
+    assert _assignments(runtime) == 2
+    with runtime.sessions() as s:
+        issued = s.scalars(select(OutboxMessage.event_type)).all()
+    assert issued == ["attune.feedback.questionnaire.issued"] * 2  # the duplicate emitted nothing
+
+    letters = read_dead_letters(kafka_bootstrap, "feedback")
+    assert sorted(d.headers["dlq.reason"] for d in letters) == ["invalid_payload", "malformed", "malformed"]
+    assert all(d.headers["dlq.topic"] == topic_for("scheduling") for d in letters)
+    assert any("no schema for attune.scheduling.appointment.teleported" in d.headers["dlq.error"] for d in letters)
+
+    deadletter_cli.main(["list", "--group", "feedback", "--bootstrap", kafka_bootstrap])
+    assert "3 dead letter(s) for group feedback" in capsys.readouterr().out
+    producer.close()
+
+
+def test_dead_letter_replay_processes_once_the_cause_is_fixed(kafka_bootstrap, kafka_namespace, tmp_path):
+    runtime, _relay, loop = _feedback(tmp_path, kafka_bootstrap)
+    producer = make_producer(kafka_bootstrap, "test")
+    orphan = _event("session.completed", _completed("c9", "a9"), "c9")
+    _send(producer, orphan, key="c9")  # the client is unknown: rejected to the dead-letter topic
+    _drain(loop, lambda: loop.outcomes[DEAD_LETTERED] == 1)
+    assert read_dead_letters(kafka_bootstrap, "feedback")[0].headers["dlq.reason"] == "rejected"
+
+    _send(producer, _event("client.registered", _client("c9"), "c9"), key="c9")
+    _drain(loop, lambda: loop.outcomes[HANDLED] == 1)
+    deadletter_cli.main(["replay", "--group", "feedback", "--bootstrap", kafka_bootstrap])
+    _drain(loop, lambda: _assignments(runtime) == 1)
+    deadletter_cli.main(["replay", "--group", "feedback", "--bootstrap", kafka_bootstrap])  # replayed again
+    _drain(loop, lambda: loop.outcomes[DUPLICATE] == 1)
+    assert _assignments(runtime) == 1
+    producer.close()
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    """A broker this test may stop and start again (same data directory and ports)."""
+    directory, port, controller = tmp_path / "broker", free_port(), free_port()
+    try:
+        node = broker.start_single(directory, port, controller)
+    except Exception as exc:  # noqa: BLE001 - a failure, never a skip
+        pytest.fail(f"could not start the real Kafka broker: {exc}", pytrace=False)
+    yield node, lambda: broker.start_single(directory, port, controller)
+    broker.stop(directory)
+
+
+def test_events_committed_while_kafka_is_down_arrive_once_it_is_back(own_broker, tmp_path, monkeypatch):
+    node, restart = own_broker
+    monkeypatch.setenv("ATTUNE_KAFKA_NAMESPACE", f"t{uuid.uuid4().hex[:8]}")
+    ensure_all_topics(node.bootstrap, partitions=3)
+    scheduling = service_runtime("scheduling", f"sqlite:///{tmp_path / 'scheduling.db'}", node.bootstrap)
+    relay, _ = worker.build(scheduling, {}, [], poll_interval=0.2)
+    broker.stop(node.directory)
+
+    # The state change and its events commit while Kafka is down.
+    with scheduling.sessions() as s, s.begin():
+        emit(s, "client.registered", _client("c1"), subject="c1")
+        completed = emit(s, "session.completed", _completed("c1", "a1"), subject="c1")
+
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with scheduling.sessions() as s:
+            tried = s.scalar(select(func.max(OutboxMessage.attempts)))
+        if tried:
+            break
+        time.sleep(0.2)
+    with scheduling.sessions() as s:
+        rows = s.scalars(select(OutboxMessage)).all()
+    assert rows and all(r.published_at is None for r in rows), "nothing can be published while Kafka is down"
+    assert max(r.attempts for r in rows) >= 1
+
+    restart()
+    deadline = time.monotonic() + 90
+    while relay.published < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    thread.join(timeout=20)
+    assert relay.published == 2
+
+    feedback, _r, loop = _feedback(tmp_path, node.bootstrap)
+    _drain(loop, lambda: _assignments(feedback) == 1)
+    assert _assignments(feedback) == 1
+
+    # The record is on the topic exactly once, in commit order after client.registered.
+    probe = KafkaConsumer(bootstrap_servers=node.bootstrap, group_id=None, enable_auto_commit=False)
+    tps = [TopicPartition(topic_for("scheduling"), p) for p in probe.partitions_for_topic(topic_for("scheduling"))]
+    probe.assign(tps)
+    probe.seek_to_beginning(*tps)
+    ids = []
+    for _ in range(20):
+        for records in probe.poll(timeout_ms=500).values():
+            ids += [Event.from_json(r.value).id for r in records]
+    probe.close()
+    assert ids.count(completed.id) == 1
+    assert len(ids) == 2
