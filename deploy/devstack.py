@@ -38,10 +38,18 @@ def seed_once() -> dict | None:
         ids = seed_demo(session)
         # One session that has just finished, so the walkthrough starts with a questionnaire in the mail sink.
         now = utcnow()
-        walk_in = appts.book(session, appts.BookingRequest(
-            client_id=ids["clients"][0], clinician_id=ids["clinicians"][0], type_id="individual",
-            starts_at=now - timedelta(minutes=55), override_reason="demo: a session that has just ended"),
-            now, by="demo")
+        walk_in = appts.book(
+            session,
+            appts.BookingRequest(
+                client_id=ids["clients"][0],
+                clinician_id=ids["clinicians"][0],
+                type_id="individual",
+                starts_at=now - timedelta(minutes=55),
+                override_reason="demo: a session that has just ended",
+            ),
+            now,
+            by="demo",
+        )
         appts.complete(session, walk_in.id, now, by="demo")
     runtime.engine.dispose()
     return ids
@@ -75,12 +83,13 @@ def main() -> int:
 
     secret = os.environ.get("ATTUNE_AUTH_SECRET", "dev-only-auth-secret-change-me")
     desk = issue_token(secret, "demo-frontdesk", "frontdesk")
-    print(f"""
+    print(
+        f"""
 Attune is starting:
   scheduling API     http://127.0.0.1:8001/docs   (OpenAPI: /openapi.json)
   feedback           http://127.0.0.1:8002/q/<token>  (links arrive by email)
   notifications      http://127.0.0.1:8003/healthz
-  mail sink          http://127.0.0.1:8090/   (SMTP on 127.0.0.1:{os.environ['SMTP_PORT']}, files in var/mail)
+  mail sink          http://127.0.0.1:8090/   (SMTP on 127.0.0.1:{os.environ["SMTP_PORT"]}, files in var/mail)
   Kafka              {bootstrap}
 
 A front-desk token for the API (valid 12 h):
@@ -88,9 +97,12 @@ A front-desk token for the API (valid 12 h):
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8001/api/appointments
 
 Open the mail sink: a questionnaire invitation for the demo session is on its way. Ctrl-C stops everything.
-""", flush=True)
-    honcho = subprocess.Popen([sys.executable, "-m", "honcho", "-f", "deploy/Procfile", "-d", str(ROOT), "start"],
-                              env=env)
+""",
+        flush=True,
+    )
+    honcho = subprocess.Popen(
+        [sys.executable, "-m", "honcho", "-f", "deploy/Procfile", "-d", str(ROOT), "start"], env=env
+    )
     try:
         return honcho.wait()
     except KeyboardInterrupt:

@@ -28,11 +28,15 @@ def _unavailable():
 def _form(assignment, answers=None, errors=None, status=200):
     forms = [measures.get(m) for m in assignment.measures]
     token = _csrf().dumps(assignment.id)
-    return (
-        render_template("questionnaire.html", forms=forms, answers=answers or {}, errors=errors or {}, csrf=token),
-        status,
-        NO_STORE,
+    labels = {
+        f"{m.id}.{item['id']}": f"{m.name} question {n}"
+        for m in forms
+        for n, item in enumerate(m.items + m.extra_items, start=1)
+    }
+    page = render_template(
+        "questionnaire.html", forms=forms, answers=answers or {}, errors=errors or {}, labels=labels, csrf=token
     )
+    return page, status, NO_STORE
 
 
 def _parse(form, measure_ids: list[str]) -> dict[str, dict[str, int | None]]:
@@ -57,7 +61,7 @@ def questionnaire(token: str):
             assignment = assignments.find_open(db, token, now)
             return _form(assignment) if assignment else _unavailable()
 
-    with runtime.sessions() as db, db.begin():
+    with runtime.sessions() as db:  # read and validate first: a refused form writes nothing
         assignment = assignments.find_open(db, token, now)
         if assignment is None:
             return _unavailable()
@@ -70,10 +74,11 @@ def questionnaire(token: str):
         try:
             scores = submission.validate(assignment, answers)
         except InvalidAnswers as exc:
-            db.rollback()
             return _form(assignment, answers, exc.problems, status=422)
-        if not assignments.claim(db, assignment, now):
-            return _unavailable()
+    with runtime.sessions() as db, db.begin():
+        assignment = assignments.find_open(db, token, now)
+        if assignment is None or not assignments.claim(db, assignment, now):
+            return _unavailable()  # a concurrent submit got there first: single use
         outcome = submission.record(db, assignment, scores, answers, now)
     session["q_done"] = {"risk": outcome.risk}
     return redirect(url_for("questionnaire.thanks"), code=303)

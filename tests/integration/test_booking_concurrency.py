@@ -31,17 +31,26 @@ def test_parallel_bookings_of_one_slot_have_one_winner(db_url):
     app, runtime, headers = _app(db_url)
     c = app.test_client()
     clinician = c.post("/api/clinicians", headers=headers, json={"name": "Dr A", "email": "a@p.example"}).json
-    clients = [c.post("/api/clients", headers=headers, json={"legal_name": f"Client {i}"}).json
-               for i in range(PARALLEL)]
+    clients = [
+        c.post("/api/clients", headers=headers, json={"legal_name": f"Client {i}"}).json for i in range(PARALLEL)
+    ]
     start = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
     barrier = threading.Barrier(PARALLEL)
     statuses: list[int] = []
 
     def book(client_id):
         barrier.wait()
-        r = app.test_client().post("/api/appointments", headers=headers, json={
-            "client_id": client_id, "clinician_id": clinician["id"], "type_id": "individual",
-            "starts_at": start.isoformat(), "override_reason": "outside hours: test"})
+        r = app.test_client().post(
+            "/api/appointments",
+            headers=headers,
+            json={
+                "client_id": client_id,
+                "clinician_id": clinician["id"],
+                "type_id": "individual",
+                "starts_at": start.isoformat(),
+                "override_reason": "outside hours: test",
+            },
+        )
         statuses.append(r.status_code)
 
     threads = [threading.Thread(target=book, args=(cl["id"],)) for cl in clients]
@@ -53,8 +62,11 @@ def test_parallel_bookings_of_one_slot_have_one_winner(db_url):
     assert sorted(statuses) == [201] + [409] * (PARALLEL - 1)
     with runtime.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Appointment)) == 1
-        booked = s.scalar(select(func.count()).select_from(OutboxMessage)
-                          .where(OutboxMessage.event_type == "attune.scheduling.appointment.booked"))
+        booked = s.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.event_type == "attune.scheduling.appointment.booked")
+        )
         assert booked == 1  # losers wrote nothing, not even an event
     runtime.engine.dispose()
 

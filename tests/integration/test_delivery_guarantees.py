@@ -34,14 +34,28 @@ def _event(name: str, data: dict, subject: str) -> Event:
 
 
 def _client(client_id: str) -> dict:
-    return {"client_id": client_id, "clinician_id": "cl-1", "episode_id": "ep-1", "preferred_name": "Jo",
-            "email": "jo@example.org", "timezone": "Europe/London", "consent_email": True, "status": "active"}
+    return {
+        "client_id": client_id,
+        "clinician_id": "cl-1",
+        "episode_id": "ep-1",
+        "preferred_name": "Jo",
+        "email": "jo@example.org",
+        "timezone": "Europe/London",
+        "consent_email": True,
+        "status": "active",
+    }
 
 
 def _completed(client_id: str, appointment_id: str) -> dict:
-    return {"appointment_id": appointment_id, "client_id": client_id, "clinician_id": "cl-1",
-            "episode_id": "ep-1", "appointment_type": "individual", "session_number": 1,
-            "completed_at": datetime.now(UTC)}
+    return {
+        "appointment_id": appointment_id,
+        "client_id": client_id,
+        "clinician_id": "cl-1",
+        "episode_id": "ep-1",
+        "appointment_type": "individual",
+        "session_number": 1,
+        "completed_at": datetime.now(UTC),
+    }
 
 
 def _send(producer, event: Event | None = None, raw: bytes | None = None, key: str = "c1") -> None:
@@ -74,8 +88,7 @@ def _drain(loop, until, timeout=60.0) -> None:
         producer.close()
 
 
-def test_duplicate_is_a_no_op_and_malformed_goes_to_dead_letters(kafka_bootstrap, kafka_namespace, tmp_path,
-                                                                    capsys):
+def test_duplicate_is_a_no_op_and_malformed_goes_to_dead_letters(kafka_bootstrap, kafka_namespace, tmp_path, capsys):
     runtime, _relay, loop = _feedback(tmp_path, kafka_bootstrap)
     producer = make_producer(kafka_bootstrap, "test")
     first = _event("session.completed", _completed("c1", "a1"), "c1")

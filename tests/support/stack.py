@@ -33,8 +33,9 @@ from tests.support.ports import free_port
 
 def service_runtime(name: str, url: str, bootstrap: str, **overrides) -> Runtime:
     """A service's runtime on a database migrated to head (so every test also exercises the migrations)."""
-    config = ServiceConfig.from_env(name, database_url=url, kafka_bootstrap=bootstrap, testing=True,
-                                    **{"wake_port": free_port(), **overrides})
+    config = ServiceConfig.from_env(
+        name, database_url=url, kafka_bootstrap=bootstrap, testing=True, **{"wake_port": free_port(), **overrides}
+    )
     upgrade(name, url)
     return Runtime.build(config)
 

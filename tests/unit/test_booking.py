@@ -79,8 +79,12 @@ def test_working_hours_follow_the_clinicians_timezone_across_dst():
 
 @pytest.mark.parametrize(
     ("hours", "message"),
-    [({"funday": []}, "not a weekday"), ({"mon": [["10:00", "09:00"]]}, "end after"),
-     ({"mon": [["09:00", "11:00"], ["10:00", "12:00"]]}, "overlap"), ({"mon": [["nine", "ten"]]}, "HH:MM")],
+    [
+        ({"funday": []}, "not a weekday"),
+        ({"mon": [["10:00", "09:00"]]}, "end after"),
+        ({"mon": [["09:00", "11:00"], ["10:00", "12:00"]]}, "overlap"),
+        ({"mon": [["nine", "ten"]]}, "HH:MM"),
+    ],
 )
 def test_bad_working_hours_are_refused(hours, message):
     with pytest.raises(ValueError, match=message):

@@ -29,16 +29,23 @@ def _doc():
 
 @pytest.mark.parametrize(
     ("baseline", "latest", "expected"),
-    [(18, 8, "recovered"), (18, 12, "improved"), (8, 2, "improved"), (12, 8, "no_reliable_change"),
-     (11, 17, "deteriorated"), (11, 16, "no_reliable_change")],
+    [
+        (18, 8, "recovered"),
+        (18, 12, "improved"),
+        (8, 2, "improved"),
+        (12, 8, "no_reliable_change"),
+        (11, 17, "deteriorated"),
+        (11, 16, "no_reliable_change"),
+    ],
 )
 def test_phq9_change_classes(baseline, latest, expected):
     assert change.classify(PHQ9, baseline, latest) == expected
 
 
 def test_higher_is_better_measures_flip_direction():
-    better = measures.load_definition({**_doc(), "id": "wb", "direction": "higher_is_better",
-                                       "clinical_cutoff": 13, "risk_items": []})
+    better = measures.load_definition(
+        {**_doc(), "id": "wb", "direction": "higher_is_better", "clinical_cutoff": 13, "risk_items": []}
+    )
     assert change.classify(better, 20, 14) == "deteriorated"
     assert change.classify(better, 8, 15) == "recovered"
 

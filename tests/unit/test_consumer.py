@@ -41,12 +41,20 @@ class FakeProducer:
 
 
 def _loop(tmp_path, handler):
-    runtime = Runtime.build(ServiceConfig.from_env("feedback", database_url=f"sqlite:///{tmp_path}/f.db",
-                                                   wake_port=None))
+    runtime = Runtime.build(
+        ServiceConfig.from_env("feedback", database_url=f"sqlite:///{tmp_path}/f.db", wake_port=None)
+    )
     runtime.create_all()
     spec = spec_named("client.discharged")
-    loop = ConsumerLoop("feedback", [], {spec.type: handler}, runtime.sessions, None, None,
-                        RetryPolicy(max_attempts=3, base_delay=0.001))
+    loop = ConsumerLoop(
+        "feedback",
+        [],
+        {spec.type: handler},
+        runtime.sessions,
+        None,
+        None,
+        RetryPolicy(max_attempts=3, base_delay=0.001),
+    )
     return loop, runtime
 
 

@@ -6,15 +6,27 @@ from marshmallow import ValidationError
 from shared.events.catalog import CATALOG, UnknownEventType, spec_for, spec_named
 from shared.events.envelope import Event, MalformedEvent
 
-COMPLETED = {"appointment_id": "a1", "client_id": "c1", "clinician_id": "k1", "episode_id": None,
-             "appointment_type": "individual", "session_number": 3,
-             "completed_at": datetime(2026, 3, 29, 9, 30, tzinfo=UTC)}
+COMPLETED = {
+    "appointment_id": "a1",
+    "client_id": "c1",
+    "clinician_id": "k1",
+    "episode_id": None,
+    "appointment_type": "individual",
+    "session_number": 3,
+    "completed_at": datetime(2026, 3, 29, 9, 30, tzinfo=UTC),
+}
 
 
 def test_envelope_round_trips_with_cloudevents_attributes_and_headers():
     spec = spec_named("session.completed")
-    event = Event(type=spec.type, source="scheduling", subject="c1", data=spec.validate_outgoing(COMPLETED),
-                  correlationid="req-1", causationid="e-0")
+    event = Event(
+        type=spec.type,
+        source="scheduling",
+        subject="c1",
+        data=spec.validate_outgoing(COMPLETED),
+        correlationid="req-1",
+        causationid="e-0",
+    )
     back = Event.from_json(event.to_json())
     assert back == event
     headers = dict(event.headers())
@@ -49,8 +61,9 @@ def test_consumers_tolerate_added_fields_but_not_missing_ones():
 
 
 def test_unknown_type_or_version_has_no_schema():
-    event = Event(type="attune.scheduling.session.completed", source="scheduling", subject="c1", data={},
-                  dataversion=99)
+    event = Event(
+        type="attune.scheduling.session.completed", source="scheduling", subject="c1", data={}, dataversion=99
+    )
     with pytest.raises(UnknownEventType):
         spec_for(event)
 

@@ -25,8 +25,18 @@ def answers_totalling(measure, total, risk_zero=True):
 
 @pytest.mark.parametrize(
     ("total", "band"),
-    [(0, "minimal"), (4, "minimal"), (5, "mild"), (9, "mild"), (10, "moderate"), (14, "moderate"),
-     (15, "moderately severe"), (19, "moderately severe"), (20, "severe"), (24, "severe")],
+    [
+        (0, "minimal"),
+        (4, "minimal"),
+        (5, "mild"),
+        (9, "mild"),
+        (10, "moderate"),
+        (14, "moderate"),
+        (15, "moderately severe"),
+        (19, "moderately severe"),
+        (20, "severe"),
+        (24, "severe"),
+    ],
 )
 def test_phq9_bands_at_every_boundary(total, band):
     result = score(PHQ9, answers_totalling(PHQ9, total))
@@ -39,8 +49,10 @@ def test_phq9_top_of_range_needs_item_9():
     assert result.risk_items == [{"item": "9", "value": 3, "severity": "urgent"}]
 
 
-@pytest.mark.parametrize(("total", "band"), [(4, "minimal"), (5, "mild"), (9, "mild"), (10, "moderate"),
-                                             (14, "moderate"), (15, "severe"), (21, "severe")])
+@pytest.mark.parametrize(
+    ("total", "band"),
+    [(4, "minimal"), (5, "mild"), (9, "mild"), (10, "moderate"), (14, "moderate"), (15, "severe"), (21, "severe")],
+)
 def test_gad7_bands_at_every_boundary(total, band):
     assert score(GAD7, answers_totalling(GAD7, total)).band == band
 
@@ -99,8 +111,11 @@ def test_prorated_totals_between_bands_round_half_up():
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"bands": [{"min": 0, "max": 9, "label": "a"}, {"min": 11, "max": 27, "label": "b"}]}, "bands"),
-     ({"reverse_items": ["42"]}, "reverse_items"), ({"reliable_change": {}}, "reliable_change")],
+    [
+        ({"bands": [{"min": 0, "max": 9, "label": "a"}, {"min": 11, "max": 27, "label": "b"}]}, "bands"),
+        ({"reverse_items": ["42"]}, "reverse_items"),
+        ({"reliable_change": {}}, "reliable_change"),
+    ],
 )
 def test_bad_definitions_are_refused_at_load(change, field):
     doc = json.loads((measures.HERE / "phq9.json").read_text())

@@ -1,0 +1,97 @@
+"""The client's questionnaire in real Chromium on a phone-sized screen."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from services.feedback import assignments, create_app
+from services.feedback.models import ClientRecord
+from shared.db import transaction, utcnow
+from shared.events.envelope import Event
+from tests.support.live import LiveServer
+from tests.support.ports import free_port
+from tests.support.stack import service_runtime
+
+
+@pytest.fixture
+def form_link(tmp_path):
+    port = free_port()
+    runtime = service_runtime(
+        "feedback",
+        f"sqlite:///{tmp_path / 'f.db'}",
+        "127.0.0.1:1",
+        wake_port=None,
+        public_urls={"scheduling": "", "feedback": f"http://127.0.0.1:{port}", "notifications": ""},
+    )
+    server = LiveServer(create_app(runtime.config, runtime), port).start()
+    source = Event(type="attune.scheduling.session.completed", source="scheduling", subject="c1", data={})
+    with transaction(runtime.sessions) as s:
+        client = ClientRecord(id="c1", preferred_name="Jo", clinician_id="k1", consent_email=True)
+        s.add(client)
+        s.flush()
+        assignments.issue(
+            s,
+            client=client,
+            clinician_id="k1",
+            measures=["phq9", "gad7"],
+            trigger="session",
+            source=source,
+            now=utcnow(),
+            ttl=timedelta(hours=72),
+            base_url=server.url,
+        )
+        from shared.messaging.tables import OutboxMessage
+
+        url = re.search(r'"questionnaire_url":"([^"]+)"', s.query(OutboxMessage).one().payload).group(1)
+    yield url
+    server.stop()
+
+
+def test_fill_in_on_a_phone_with_errors_then_risk_answer(phone, form_link, tmp_path):
+    page = phone
+    page.goto(form_link)
+    assert page.title() == "Your check-in"
+    assert page.get_by_text("Part 1 of 2").is_visible()
+    # Each item is a fieldset with a legend; each choice has a label that can be tapped.
+    assert page.locator("fieldset").count() == 9 + 1 + 7
+
+    page.get_by_label("Several days").first.check()  # answer only the first item
+    page.get_by_role("button", name="Send my answers").click()
+    summary = page.locator("#error-summary")
+    assert summary.is_visible() and "Please check 15 answers" in summary.inner_text()
+    assert "PHQ-9 question 2: please choose an answer" in summary.inner_text()
+    assert page.get_by_label("Several days").first.is_checked()  # answers kept on error
+    fieldset = page.locator("#phq9-2")
+    assert "Please choose an answer" in fieldset.inner_text()
+    assert fieldset.get_attribute("aria-describedby") == "phq9-2-error"
+    page.screenshot(path=str(tmp_path / "errors.png"), full_page=True)
+
+    for measure, items in (("phq9", 9), ("gad7", 7)):
+        for i in range(1, items + 1):
+            page.locator(f"#{measure}-{i}-{1 if (measure, i) == ('phq9', 9) else 0}").check()
+    page.locator("#phq9-difficulty-0").check()
+    page.get_by_role("button", name="Send my answers").click()
+    page.wait_for_url(re.compile(r"/q/thanks$"))
+    alert = page.get_by_role("alert")
+    assert "Please read this now" in alert.inner_text()
+    assert "Samaritans" in alert.inner_text()
+    page.screenshot(path=str(tmp_path / "thanks.png"), full_page=True)
+
+    # The link is used now: a kind page that reveals nothing.
+    page.goto(form_link)
+    assert page.locator("h1").inner_text() == "This link can no longer be used"
+    assert "Jo" not in page.content()
+
+
+def test_keyboard_only_client_can_answer(phone, form_link):
+    page = phone
+    page.goto(form_link)
+    page.keyboard.press("Tab")
+    focused = page.evaluate("document.activeElement.id")
+    assert focused == "phq9-1-0"  # the first choice is reachable first
+    page.keyboard.press("ArrowDown")  # arrows move within the radio group
+    assert page.evaluate("document.activeElement.id") == "phq9-1-1"
+    assert page.locator("#phq9-1-1").is_checked()
