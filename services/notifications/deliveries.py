@@ -1,10 +1,12 @@
 """The delivery ledger and its dispatcher: every message sent once, retried when SMTP fails for a while.
 
 Exactly-once effect: a delivery is enqueued under a unique key in the same transaction as the consumed
-event's inbox row, so a redelivered event adds nothing. Before talking to SMTP the dispatcher commits
-``sending``; after, ``sent``. The window between the SMTP server's acceptance and that second commit is
-the only place a duplicate can arise: a delivery found in ``sending`` after its lease is sent again with
-the SAME Message-ID and flagged ``possible_duplicate`` (logged and visible), never silently.
+event's inbox row, so a redelivered event adds nothing. The dispatcher takes ONE delivery at a time: it
+re-checks that the message is still wanted, commits ``sending``, talks to SMTP, then commits ``sent``. So at
+most one delivery per dispatcher is ever between the SMTP server's acceptance and that commit. If the process
+dies exactly there, the delivery is found in ``sending`` after its lease and sent again with the SAME
+Message-ID, flagged ``possible_duplicate`` and logged: a duplicate is possible only in that window, and never
+silent. A process killed between deliveries sends no duplicate at all.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications.messages import SECRET_KEYS, render
-from services.notifications.models import Contact, Delivery
+from services.notifications.models import AppointmentRecord, Contact, Delivery, QuestionnaireRecord
 from services.notifications.settings import NotifySettings
 from services.notifications.smtp_channel import PermanentSendError, TransientSendError
 from shared import logs
-from shared.db import is_postgres, utcnow
+from shared.db import utcnow
 from shared.messaging.outbox import emit
 
 log = logs.get("notifications.dispatcher")
@@ -39,6 +41,7 @@ def enqueue(
     source_event_id: str,
     subject_id: str,
     due_at: datetime | None = None,
+    schedule_key: str | None = None,
 ) -> Delivery:
     existing = session.scalar(select(Delivery).where(Delivery.idempotency_key == key))
     if existing is not None:
@@ -53,6 +56,7 @@ def enqueue(
         source_event_id=source_event_id,
         subject_id=subject_id,
         due_at=due_at or utcnow(),
+        schedule_key=schedule_key,
     )
     session.add(delivery)
     session.flush()
@@ -62,6 +66,27 @@ def enqueue(
 def backoff(attempt: int, base: float = 2.0, cap: float = 300.0) -> float:
     """Exponential backoff with full jitter (seconds)."""
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def still_wanted(session: Session, delivery: Delivery, now: datetime) -> str | None:
+    """Why a scheduled message must not go out after all (None when it should), checked at send time."""
+    ctx = delivery.context
+    if delivery.template == "appointment_reminder":
+        appt = session.get(AppointmentRecord, ctx["appointment_id"])
+        if appt is None or appt.status != "booked":
+            return f"appointment is {appt.status if appt else 'unknown'}"
+        if appt.starts_at.isoformat() != ctx["starts_at"]:
+            return "appointment moved"
+        if appt.starts_at <= now:
+            return "appointment already started"
+        contact = session.get(Contact, delivery.recipient_id)
+        if contact is not None and contact.opted_out:
+            return "unsubscribed"
+    if delivery.template == "questionnaire_reminder":
+        questionnaire = session.get(QuestionnaireRecord, ctx["assignment_id"])
+        if questionnaire is not None and questionnaire.status != "open":
+            return f"questionnaire {questionnaire.status}"
+    return None
 
 
 class Dispatcher:
@@ -97,36 +122,59 @@ class Dispatcher:
             log.warning("dispatcher.reclaimed_unconfirmed", count=result.rowcount)
         return result.rowcount
 
-    def claim(self, now: datetime) -> list[Delivery]:
-        with self.sessions() as session, session.begin():
-            stmt = (
-                select(Delivery)
-                .where(Delivery.status == "pending", Delivery.due_at <= now)
-                .order_by(Delivery.due_at)
-                .limit(self.batch)
+    def due_ids(self, now: datetime) -> list[str]:
+        with self.sessions() as session:
+            return list(
+                session.scalars(
+                    select(Delivery.id)
+                    .where(Delivery.status == "pending", Delivery.due_at <= now)
+                    .order_by(Delivery.due_at)
+                    .limit(self.batch)
+                )
             )
-            if is_postgres(session):
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = session.scalars(stmt).all()
-            for d in rows:
-                d.status, d.claimed_at, d.attempts = "sending", now, d.attempts + 1
-        return rows
+
+    def claim(self, delivery_id: str, now: datetime) -> Delivery | None:
+        """Take one delivery (a conditional update: two dispatchers never take the same one) after re-checking
+        that it should still go out."""
+        with self.sessions() as session, session.begin():
+            delivery = session.get(Delivery, delivery_id)
+            if delivery is None or delivery.status != "pending":
+                return None
+            why_not = still_wanted(session, delivery, now)
+            if why_not:
+                delivery.status, delivery.last_error = "cancelled", why_not
+                log.info("delivery.cancelled_at_send_time", delivery_id=delivery.id, reason=why_not)
+                return None
+            taken = session.execute(
+                update(Delivery)
+                .where(Delivery.id == delivery_id, Delivery.status == "pending")
+                .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
+            ).rowcount
+            if not taken:
+                return None
+            session.refresh(delivery)
+            return delivery
 
     def dispatch_once(self, now: datetime | None = None) -> int:
+        """Send what is due at ``now``; returns how many deliveries were attempted."""
         now = now or utcnow()
         self.reclaim_stale(now)
-        claimed = self.claim(now)
-        for delivery in claimed:
+        attempted = 0
+        for delivery_id in self.due_ids(now):
+            delivery = self.claim(delivery_id, now)
+            if delivery is None:
+                continue
+            attempted += 1
             self._throttle()
             try:
                 self.channel.send(render(delivery, self.settings))
             except TransientSendError as exc:
-                self._retry_or_fail(delivery, str(exc))
+                self._retry_or_fail(delivery, str(exc), now)
             except PermanentSendError as exc:
                 self._finish(delivery, "failed", str(exc))
             else:
                 self._finish(delivery, "sent", None)
-        return len(claimed)
+        return attempted
 
     def _throttle(self) -> None:
         gap = 1.0 / self.settings.rate_per_second
@@ -135,7 +183,7 @@ class Dispatcher:
             time.sleep(wait)
         self._last_send = time.monotonic()
 
-    def _retry_or_fail(self, delivery: Delivery, error: str) -> None:
+    def _retry_or_fail(self, delivery: Delivery, error: str, now: datetime) -> None:
         if delivery.attempts >= self.settings.max_attempts:
             self._finish(delivery, "failed", f"gave up after {delivery.attempts} attempts: {error}")
             return
@@ -146,7 +194,7 @@ class Dispatcher:
                 .values(
                     status="pending",
                     last_error=error[:300],
-                    due_at=utcnow() + timedelta(seconds=backoff(delivery.attempts)),
+                    due_at=now + timedelta(seconds=backoff(delivery.attempts)),
                 )
             )
         log.info("delivery.retry", delivery_id=delivery.id, attempt=delivery.attempts, error=error)

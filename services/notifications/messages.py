@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+from icalendar import Calendar
+from icalendar import Event as ICalEvent
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.notifications.models import Delivery
@@ -21,11 +24,16 @@ _ENV = Environment(
 
 SUBJECTS = {
     "questionnaire_invitation": "Your check-in before your next session",
+    "questionnaire_reminder": "A reminder: your check-in",
     "alert_notice": "A client on your caseload needs attention",
+    "appointment_confirmation": "Your appointment is booked",
+    "appointment_change": "Your appointment has changed",
+    "appointment_cancellation": "Your appointment is cancelled",
+    "appointment_reminder": "Reminder: your appointment",
 }
 
 # Context keys that are credentials: cleared from the ledger once the message is sent.
-SECRET_KEYS = ("questionnaire_url",)
+SECRET_KEYS = ("questionnaire_url", "confirm_url", "cancel_url", "unsubscribe_url")
 
 
 def subject_for(delivery: Delivery) -> str:
@@ -48,4 +56,37 @@ def render(delivery: Delivery, settings: NotifySettings) -> EmailMessage:
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(_ENV.get_template(f"{delivery.template}.txt").render(context))
     message.add_alternative(_ENV.get_template(f"{delivery.template}.html").render(context), subtype="html")
+    if "ics_method" in context:
+        message.add_attachment(
+            calendar_invite(context, settings),
+            maintype="text",
+            subtype="calendar",
+            filename="appointment.ics",
+            params={"method": context["ics_method"]},
+        )
+    if context.get("unsubscribe_url"):
+        message["List-Unsubscribe"] = f"<{context['unsubscribe_url']}>"
     return message
+
+
+def calendar_invite(context: dict, settings: NotifySettings) -> bytes:
+    """An RFC 5545 invitation (or cancellation) with a stable UID and the appointment's SEQUENCE, so calendar
+    apps update the same entry. It names no clinician and no kind of therapy."""
+    cal = Calendar()
+    cal.add("prodid", "-//Attune//Notifications//EN")
+    cal.add("version", "2.0")
+    cal.add("method", context["ics_method"])
+    event = ICalEvent()
+    event.add("uid", f"{context['appointment_id']}@attune")
+    event.add("sequence", context["sequence"])
+    event.add("dtstamp", datetime.now(UTC))
+    event.add("dtstart", datetime.fromisoformat(context["starts_at"]))
+    event.add("dtend", datetime.fromisoformat(context["ends_at"]))
+    event.add("summary", f"Appointment ({settings.practice_name})")
+    if context.get("telehealth"):
+        event.add("location", "Video call")
+    elif context.get("location"):
+        event.add("location", context["location"])
+    event.add("status", "CANCELLED" if context["ics_method"] == "CANCEL" else "CONFIRMED")
+    cal.add_component(event)
+    return cal.to_ical()

@@ -28,6 +28,8 @@ class Contact(Base):
     display_name: Mapped[str] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    channel: Mapped[str] = mapped_column(String(10), default="email")  # the client's preferred channel
+    opted_out: Mapped[bool] = mapped_column(Boolean, default=False)  # unsubscribed from non-essential mail
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -47,6 +49,8 @@ class Delivery(Base):
     context: Mapped[dict] = mapped_column(JSON)  # what the template needs; secrets are cleared after sending
     source_event_id: Mapped[str] = mapped_column(String(36))
     subject_id: Mapped[str] = mapped_column(String(64))  # the client the message concerns (the Kafka key)
+    # Groups scheduled messages that later events move or cancel, e.g. "appt-reminder:<appointment id>".
+    schedule_key: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, sending, sent, failed, cancelled
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -57,3 +61,27 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_deliveries_due", "status", "due_at"),)
+
+
+class AppointmentRecord(Base):
+    """What notifications knows of an appointment: enough to re-check a reminder at send time."""
+
+    __tablename__ = "appointments"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    clinician_id: Mapped[str] = mapped_column(String(36))
+    appointment_type: Mapped[str] = mapped_column(String(40))
+    modality: Mapped[str] = mapped_column(String(12))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(12))  # booked, checked_in, cancelled, no_show, completed
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class QuestionnaireRecord(Base):
+    __tablename__ = "questionnaires"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the assignment id
+    client_id: Mapped[str] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(12))  # open, completed, expired

@@ -23,6 +23,7 @@ from services.notifications.smtp_channel import SmtpChannel
 from shared import worker
 from shared.auth import issue_token
 from shared.config import ServiceConfig
+from shared.db import utcnow
 from shared.events.catalog import group_id, topic_for
 from shared.messaging.tables import OutboxMessage
 from shared.migrate import upgrade
@@ -82,7 +83,15 @@ class Stack:
             if name == "feedback":
                 extra = {"feedback": feedback_extra or {}}
             if name == "notifications":
-                extra = {"notifications": {"smtp_port": smtp_port, "rate_per_second": 200.0, **(notify_extra or {})}}
+                extra = {
+                    "notifications": {
+                        "smtp_port": smtp_port,
+                        "rate_per_second": 200.0,
+                        "quiet_start": "00:00",  # no quiet hours: tests must not depend on the clock
+                        "quiet_end": "00:00",
+                        **(notify_extra or {}),
+                    }
+                }
             runtime = service_runtime(name, db_urls[name], bootstrap, public_urls=public, extra=extra)
             app = create(runtime.config, runtime)
             self.services[name] = ServiceUnderTest(name, runtime, app, LiveServer(app, ports[name]).start())
@@ -160,7 +169,9 @@ class Stack:
     def pending_deliveries(self) -> int:
         with self.services["notifications"].runtime.sessions() as s:
             return s.scalar(
-                select(func.count()).select_from(Delivery).where(Delivery.status.in_(["pending", "sending"]))
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.status.in_(["pending", "sending"]), Delivery.due_at <= utcnow())
             )
 
     def settle(self, timeout: float = 60.0) -> None:

@@ -1,0 +1,412 @@
+"""Notifications against a real SMTP server (aiosmtpd) and a real database. Time is moved by handing the
+dispatcher a ``now``, so quiet hours, grace periods, reminders and backoff are tested without waiting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import func, select
+
+from services.notifications.deliveries import Dispatcher
+from services.notifications.handlers import make_handlers
+from services.notifications.models import Delivery
+from services.notifications.settings import NotifySettings
+from services.notifications.smtp_channel import SmtpChannel
+from shared.events.catalog import spec_named
+from shared.events.envelope import Event
+from shared.messaging.tables import OutboxMessage
+from tests.support.stack import service_runtime
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+class Notifications:
+    def __init__(self, tmp_path, mail, **settings):
+        self.runtime = service_runtime("notifications", f"sqlite:///{tmp_path / 'n.db'}", "127.0.0.1:1", wake_port=None)
+        defaults = {
+            "smtp_port": mail.port,
+            "rate_per_second": 10_000.0,
+            "quiet_start": "00:00",
+            "quiet_end": "00:00",
+            "practice_name": "Oak Street Practice",
+        }
+        self.settings = NotifySettings(**{**defaults, **settings})
+        self.clock = NOW
+        self.handlers = make_handlers(self.settings, clock=lambda: self.clock)
+        self.dispatcher = Dispatcher(self.runtime.sessions, SmtpChannel(self.settings), self.settings)
+
+    def deliver(self, name: str, data: dict, subject: str = "c1") -> Event:
+        spec = spec_named(name)
+        event = Event(type=spec.type, source=spec.source, subject=subject, data=spec.validate_outgoing(data))
+        event = event.with_data(spec.load_incoming(event.data))
+        with self.runtime.sessions() as s, s.begin():
+            self.handlers[spec.type](s, event)
+        return event
+
+    def dispatch(self, at: datetime) -> int:
+        total = 0
+        while True:
+            sent = self.dispatcher.dispatch_once(at)
+            total += sent
+            if not sent:
+                return total
+
+    def deliveries(self, **where) -> list[Delivery]:
+        with self.runtime.sessions() as s:
+            stmt = select(Delivery).order_by(Delivery.created_at)
+            for key, value in where.items():
+                stmt = stmt.where(getattr(Delivery, key) == value)
+            return list(s.scalars(stmt))
+
+
+@pytest.fixture
+def notes(tmp_path, mail):
+    n = Notifications(tmp_path, mail)
+    n.deliver(
+        "clinician.registered",
+        {
+            "clinician_id": "k1",
+            "name": "Dr Ada Okafor",
+            "email": "ada@practice.example",
+            "timezone": "Europe/London",
+            "active": True,
+        },
+    )
+    n.deliver("client.registered", CLIENT)
+    return n
+
+
+CLIENT = {
+    "client_id": "c1",
+    "clinician_id": "k1",
+    "episode_id": "e1",
+    "preferred_name": "Jo",
+    "email": "jo@example.org",
+    "timezone": "Europe/London",
+    "consent_email": True,
+    "status": "active",
+}
+
+
+def booked(starts_at: datetime, sequence: int = 0, appointment_id: str = "a1") -> dict:
+    return {
+        "appointment_id": appointment_id,
+        "client_id": "c1",
+        "clinician_id": "k1",
+        "appointment_type": "individual",
+        "modality": "in_person",
+        "starts_at": starts_at,
+        "ends_at": starts_at + timedelta(minutes=50),
+        "sequence": sequence,
+    }
+
+
+def issued(expires_in: timedelta = timedelta(hours=72)) -> dict:
+    return {
+        "assignment_id": "q1",
+        "client_id": "c1",
+        "clinician_id": "k1",
+        "measures": ["phq9"],
+        "questionnaire_url": "http://127.0.0.1:8002/q/SECRET-TOKEN",
+        "expires_at": NOW + expires_in,
+        "trigger": "session",
+    }
+
+
+def test_questionnaire_invitation_and_its_reminder(notes, mail):
+    notes.deliver("questionnaire.issued", issued())
+    assert notes.dispatch(NOW) == 1
+    [invitation] = mail.messages()
+    assert invitation.to == "jo@example.org" and "SECRET-TOKEN" in invitation.text()
+    assert "Hello Jo" in invitation.text() and "Start my check-in" in invitation.html()
+    assert invitation.message["Message-ID"].endswith("@attune.notifications>")
+    sent = notes.deliveries(template="questionnaire_invitation")[0]
+    assert "questionnaire_url" not in sent.context  # the credential is cleared once sent
+
+    assert notes.dispatch(NOW + timedelta(hours=23)) == 0
+    assert notes.dispatch(NOW + timedelta(hours=24, minutes=1)) == 1
+    assert mail.messages()[1].subject == "A reminder: your check-in"
+
+
+def test_completing_the_questionnaire_cancels_the_reminder(notes, mail):
+    notes.deliver("questionnaire.issued", issued())
+    notes.deliver(
+        "questionnaire.completed",
+        {"assignment_id": "q1", "client_id": "c1", "clinician_id": "k1", "completed_at": NOW, "scores": []},
+    )
+    assert notes.dispatch(NOW + timedelta(days=3)) == 1  # the invitation only
+    assert [d.status for d in notes.deliveries(template="questionnaire_reminder")] == ["cancelled"]
+
+
+def test_alert_email_says_nothing_clinical(notes, mail):
+    notes.deliver(
+        "alert.raised",
+        {
+            "alert_id": "al1",
+            "client_id": "c1",
+            "clinician_id": "k1",
+            "rule": "risk_item",
+            "severity": "urgent",
+            "raised_at": NOW,
+        },
+    )
+    notes.dispatch(NOW)
+    [alert] = mail.messages()
+    body = alert.subject + alert.text() + alert.html()
+    assert alert.to == "ada@practice.example" and alert.subject.startswith("URGENT")
+    for leak in ("Jo", "jo@example.org", "PHQ", "risk", "score", "item"):
+        assert leak not in body
+    assert "/alerts/al1" in body
+
+
+def test_alerts_ignore_quiet_hours_but_client_mail_waits(tmp_path, mail):
+    n = Notifications(tmp_path, mail, quiet_start="21:00", quiet_end="08:00")
+    n.deliver(
+        "clinician.registered",
+        {
+            "clinician_id": "k1",
+            "name": "Dr A",
+            "email": "ada@practice.example",
+            "timezone": "Europe/London",
+            "active": True,
+        },
+    )
+    n.deliver("client.registered", CLIENT)
+    night = datetime(2026, 1, 15, 22, 30, tzinfo=UTC)  # 22:30 in London
+    n.clock = night
+    n.deliver("questionnaire.issued", {**issued(), "expires_at": night + timedelta(hours=72)})
+    n.deliver(
+        "alert.raised",
+        {
+            "alert_id": "al1",
+            "client_id": "c1",
+            "clinician_id": "k1",
+            "rule": "risk_item",
+            "severity": "urgent",
+            "raised_at": night,
+        },
+    )
+    [invitation] = n.deliveries(template="questionnaire_invitation")
+    assert invitation.due_at.astimezone(UTC) >= datetime(2026, 1, 16, 8, 0, tzinfo=UTC)
+    assert n.dispatch(night + timedelta(minutes=1)) == 1
+    assert [m.to for m in mail.messages()] == ["ada@practice.example"]
+    assert n.dispatch(datetime(2026, 1, 16, 8, 0, tzinfo=UTC)) == 1
+    assert mail.messages()[1].to == "jo@example.org"
+
+
+def _calendar(message) -> Calendar:
+    [part] = [p for p in message.message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    return Calendar.from_ical(part.get_content())
+
+
+def test_confirmation_after_the_grace_period_with_an_ics_invitation(notes, mail):
+    start = NOW + timedelta(days=3)
+    notes.deliver("appointment.booked", booked(start))
+    assert notes.dispatch(NOW + timedelta(minutes=2)) == 0  # still inside the grace period
+    assert notes.dispatch(NOW + timedelta(minutes=3, seconds=1)) == 1
+    [confirmation] = mail.messages()
+    assert confirmation.subject == "Your appointment is booked"
+    cal = _calendar(confirmation)
+    [event] = cal.walk("VEVENT")
+    assert str(cal["METHOD"]) == "REQUEST" and str(event["UID"]) == "a1@attune" and event["SEQUENCE"] == 0
+    assert event.decoded("DTSTART") == start
+    assert "Okafor" not in cal.to_ical().decode()  # no clinician or therapy named in a calendar
+
+
+def test_quick_edits_send_one_message_with_the_final_time(notes, mail):
+    first, second = NOW + timedelta(days=3), NOW + timedelta(days=4)
+    notes.deliver("appointment.booked", booked(first))
+    notes.deliver(
+        "appointment.rescheduled",
+        {**booked(second, 1), "previous_starts_at": first, "previous_ends_at": first + timedelta(minutes=50)},
+    )
+    assert notes.dispatch(NOW + timedelta(minutes=10)) == 1
+    [only] = mail.messages()
+    assert only.subject == "Your appointment is booked"
+    assert _calendar(only).walk("VEVENT")[0].decoded("DTSTART") == second
+
+
+def test_booked_then_cancelled_within_the_grace_period_sends_nothing(notes, mail):
+    notes.deliver("appointment.booked", booked(NOW + timedelta(days=3)))
+    notes.deliver(
+        "appointment.cancelled",
+        {
+            "appointment_id": "a1",
+            "client_id": "c1",
+            "clinician_id": "k1",
+            "starts_at": NOW + timedelta(days=3),
+            "cancelled_by": "client",
+            "late_cancel": False,
+            "sequence": 1,
+        },
+    )
+    assert notes.dispatch(NOW + timedelta(days=5)) == 0
+    assert mail.messages() == []
+
+
+def test_change_and_cancellation_after_the_confirmation(notes, mail):
+    first, second = NOW + timedelta(days=3), NOW + timedelta(days=4)
+    notes.deliver("appointment.booked", booked(first))
+    notes.dispatch(NOW + timedelta(minutes=4))
+    notes.deliver(
+        "appointment.rescheduled",
+        {**booked(second, 1), "previous_starts_at": first, "previous_ends_at": first + timedelta(minutes=50)},
+    )
+    notes.dispatch(NOW + timedelta(minutes=8))
+    notes.deliver(
+        "appointment.cancelled",
+        {
+            "appointment_id": "a1",
+            "client_id": "c1",
+            "clinician_id": "k1",
+            "starts_at": second,
+            "cancelled_by": "practice",
+            "late_cancel": False,
+            "sequence": 2,
+        },
+    )
+    notes.dispatch(NOW + timedelta(minutes=12))
+    subjects = [m.subject for m in mail.messages()]
+    assert subjects == ["Your appointment is booked", "Your appointment has changed", "Your appointment is cancelled"]
+    cancel_cal = _calendar(mail.messages()[2])
+    assert str(cancel_cal["METHOD"]) == "CANCEL" and cancel_cal.walk("VEVENT")[0]["SEQUENCE"] == 2
+    assert notes.dispatch(second) == 0  # the reminders went with the appointment
+
+
+def test_reminder_moves_with_the_appointment_and_carries_signed_links(notes, mail):
+    first, second = NOW + timedelta(days=3), NOW + timedelta(days=5)
+    notes.deliver("appointment.booked", booked(first))
+    notes.deliver(
+        "appointment.rescheduled",
+        {**booked(second, 1), "previous_starts_at": first, "previous_ends_at": first + timedelta(minutes=50)},
+    )
+    notes.dispatch(NOW + timedelta(minutes=5))
+    assert notes.dispatch(first - timedelta(hours=24)) == 0  # the old reminder is gone
+    assert notes.dispatch(second - timedelta(hours=23, minutes=59)) == 1
+    reminder = mail.messages()[-1]
+    assert reminder.subject == "Reminder: your appointment"
+    assert "/r/" in reminder.text() and "/unsubscribe/" in reminder.text()
+    assert reminder.message["List-Unsubscribe"]
+
+
+def test_reminder_is_rechecked_at_send_time(notes, mail):
+    start = NOW + timedelta(days=2)
+    notes.deliver("appointment.booked", booked(start))
+    notes.dispatch(NOW + timedelta(minutes=5))
+    notes.deliver(
+        "appointment.checked_in",
+        {"appointment_id": "a1", "client_id": "c1", "clinician_id": "k1", "checked_in_at": NOW},
+    )
+    assert notes.dispatch(start - timedelta(hours=23)) == 0
+    # And when the projection changed without its event reaching the schedule (belt and braces):
+    notes.deliver("appointment.booked", booked(start + timedelta(days=7), appointment_id="a2"))
+    [pending] = notes.deliveries(template="appointment_reminder", status="pending")
+    with notes.runtime.sessions() as s, s.begin():
+        from services.notifications.models import AppointmentRecord
+
+        s.get(AppointmentRecord, "a2").status = "cancelled"
+    assert notes.dispatch(start + timedelta(days=7)) == 1  # the a2 confirmation; its reminder is refused
+    assert notes.deliveries(id=pending.id)[0].last_error == "appointment is cancelled"
+
+
+def test_smtp_down_during_a_burst_of_500_every_message_arrives_once(tmp_path, mail):
+    n = Notifications(tmp_path, mail)
+    for i in range(500):
+        client = {**CLIENT, "client_id": f"c{i}", "email": f"client{i}@example.org"}
+        n.deliver("client.registered", client, subject=f"c{i}")
+        n.deliver("questionnaire.issued", {**issued(), "assignment_id": f"q{i}", "client_id": f"c{i}"}, subject=f"c{i}")
+    mail.handler.refuse_with = "421 4.3.2 Service not available, try later"
+    n.dispatch(NOW)  # every attempt refused: all back to pending with backoff
+    mail.stop()  # then the server is gone altogether: connections refused
+    n.dispatch(NOW + timedelta(seconds=30))
+    mail.handler.refuse_with = None
+    mail.start()
+    at = NOW + timedelta(minutes=1)
+    while n.deliveries(status="pending", template="questionnaire_invitation") and at < NOW + timedelta(hours=2):
+        n.dispatch(at)
+        at += timedelta(minutes=5)
+    received = mail.messages()
+    assert len(received) == 500
+    assert len({m.message["Message-ID"] for m in received}) == 500
+    assert sorted(m.to for m in received) == sorted(f"client{i}@example.org" for i in range(500))
+    invitations = n.deliveries(template="questionnaire_invitation")
+    assert {d.status for d in invitations} == {"sent"}
+    assert min(d.attempts for d in invitations) >= 3  # refused, then unreachable, then delivered
+    with n.runtime.sessions() as s:
+        sent_events = s.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.event_type == "attune.notifications.notification.sent")
+        )
+    assert sent_events == 500
+
+
+def test_permanent_failure_is_recorded_and_reported(notes, mail):
+    mail.handler.refuse_with = "550 5.1.1 Mailbox does not exist"
+    notes.deliver("questionnaire.issued", issued())
+    notes.dispatch(NOW)
+    [delivery] = notes.deliveries(template="questionnaire_invitation")
+    assert delivery.status == "failed" and delivery.attempts == 1 and "550" in delivery.last_error
+    with notes.runtime.sessions() as s:
+        failed = s.scalars(select(OutboxMessage.event_type)).all()
+    assert "attune.notifications.notification.failed" in failed
+
+
+class _Killed(BaseException):
+    """Stands for the process dying: nothing after it runs."""
+
+
+class CrashingChannel(SmtpChannel):
+    def __init__(self, settings, crash_on: int, after_send: bool):
+        super().__init__(settings)
+        self.calls, self.crash_on, self.after_send = 0, crash_on, after_send
+
+    def send(self, message):
+        self.calls += 1
+        if self.calls == self.crash_on and not self.after_send:
+            raise _Killed
+        super().send(message)
+        if self.calls == self.crash_on:
+            raise _Killed
+
+
+@pytest.mark.parametrize("after_send", [False, True], ids=["killed-before-sending", "killed-after-sending"])
+def test_a_worker_killed_mid_batch(tmp_path, mail, after_send):
+    n = Notifications(tmp_path, mail)
+    for i in range(10):
+        n.deliver(
+            "client.registered", {**CLIENT, "client_id": f"c{i}", "email": f"client{i}@example.org"}, subject=f"c{i}"
+        )
+        n.deliver("questionnaire.issued", {**issued(), "assignment_id": f"q{i}", "client_id": f"c{i}"}, subject=f"c{i}")
+    crashing = Dispatcher(n.runtime.sessions, CrashingChannel(n.settings, 4, after_send), n.settings)
+    with pytest.raises(_Killed):
+        crashing.dispatch_once(NOW)
+    n.dispatch(NOW + timedelta(minutes=3))  # a new worker, after the two-minute lease
+    received = mail.messages()
+    ids = [m.message["Message-ID"] for m in received]
+    assert len(set(ids)) == 10  # every message arrived
+    flagged = [d for d in n.deliveries() if d.possible_duplicate]
+    assert len(flagged) == 1  # the one delivery in flight when the worker died: the ledger cannot know more
+    # The other nine were either finished or never claimed: each went exactly once.
+    others = [d for d in n.deliveries(template="questionnaire_invitation") if d.id != flagged[0].id]
+    assert len(others) == 9 and all(ids.count(f"<{d.id}@attune.notifications>") == 1 for d in others)
+    if not after_send:
+        assert len(ids) == 10  # it had not reached SMTP: no duplicate at all
+    else:  # it had: sent again under the same Message-ID, flagged, never silent
+        assert len(ids) == 11 and ids.count(f"<{flagged[0].id}@attune.notifications>") == 2
+
+
+def test_a_redelivered_event_enqueues_nothing_new(notes, mail):
+    from services.notifications.handlers import make_handlers as _  # noqa: F401 - same handlers as the worker
+    from shared.messaging.consumer import ConsumerLoop
+    from tests.unit.test_consumer import FakeProducer, Record
+
+    spec = spec_named("questionnaire.issued")
+    event = Event(type=spec.type, source="feedback", subject="c1", data=spec.validate_outgoing(issued()))
+    loop = ConsumerLoop("notifications", [], notes.handlers, notes.runtime.sessions, None, None)
+    record = Record(event.to_json().encode(), topic="attune.feedback")
+    assert [loop.process(record, FakeProducer()) for _ in range(2)] == ["handled", "duplicate"]
+    notes.dispatch(NOW + timedelta(days=3))
+    assert len([m for m in mail.messages() if "check-in" in m.subject.lower()]) == 2  # invitation + reminder
