@@ -7,7 +7,7 @@ import os
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-DEV_SECRET = "dev-only-link-secret-change-me"
+DEV_SECRET = "dev-only-link-secret-change-me"  # noqa: S105 - development default; production sets its own
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:

@@ -399,9 +399,8 @@ def test_a_worker_killed_mid_batch(tmp_path, mail, after_send):
 
 
 def test_a_redelivered_event_enqueues_nothing_new(notes, mail):
-    from services.notifications.handlers import make_handlers as _  # noqa: F401 - same handlers as the worker
     from shared.messaging.consumer import ConsumerLoop
-    from tests.unit.test_consumer import FakeProducer, Record
+    from tests.support.fakes import FakeProducer, Record
 
     spec = spec_named("questionnaire.issued")
     event = Event(type=spec.type, source="feedback", subject="c1", data=spec.validate_outgoing(issued()))

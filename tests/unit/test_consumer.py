@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from sqlalchemy import func, select
 
 from shared.config import ServiceConfig
@@ -14,30 +12,7 @@ from shared.logs import safe_error
 from shared.messaging.consumer import DEAD_LETTERED, DUPLICATE, HANDLED, IGNORED, ConsumerLoop, RetryPolicy
 from shared.messaging.tables import InboxMessage
 from shared.runtime import Runtime
-
-
-@dataclass
-class Record:
-    value: bytes
-    topic: str = "attune.scheduling"
-    partition: int = 0
-    offset: int = 0
-    key: bytes = b"c1"
-    headers: list = field(default_factory=list)
-
-
-class _Future:
-    def get(self, timeout=None):
-        return None
-
-
-class FakeProducer:
-    def __init__(self):
-        self.sent = []
-
-    def send(self, topic, key=None, value=None, headers=None):
-        self.sent.append((topic, dict(headers)))
-        return _Future()
+from tests.support.fakes import FakeProducer, Record
 
 
 def _loop(tmp_path, handler):
