@@ -5,12 +5,13 @@ from __future__ import annotations
 import time
 import uuid
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, g, jsonify, redirect, request
 from flask_smorest import Api
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from shared import logs
+from shared.auth import COOKIE, MAX_AGE, read_token
 from shared.messaging.outbox import correlation_id
 from shared.runtime import Runtime
 
@@ -102,6 +103,19 @@ def make_flask(name: str, runtime: Runtime, import_name: str) -> Flask:
         token = g.pop("correlation_token", None)
         if token is not None:
             correlation_id.reset(token)
+
+    @app.get("/login")
+    def login():
+        """Stand-in sign-in for pages: exchange a staff token (from the dev stack or auth_cli) for a cookie."""
+        token = request.args.get("token", "")
+        if read_token(app.config["AUTH_SECRET"], token) is None:
+            return problem(401, "Unauthorized", "That sign-in link is not valid (or has expired).")
+        target = request.args.get("next", "/")
+        if not target.startswith("/") or target.startswith("//"):
+            target = "/"
+        response = redirect(target)
+        response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=request.is_secure, max_age=MAX_AGE)
+        return response
 
     @app.get("/healthz")
     def healthz():

@@ -8,7 +8,7 @@ from services.notifications.settings import NotifySettings
 from shared import logs
 from shared.config import ServiceConfig
 from shared.runtime import Runtime
-from shared.web import make_flask
+from shared.web import ProblemApi, make_flask
 
 SERVICE = "notifications"
 
@@ -19,4 +19,9 @@ def create_app(config: ServiceConfig | None = None, runtime: Runtime | None = No
     runtime = runtime or Runtime.build(config)
     app = make_flask(SERVICE, runtime, __name__)
     app.extensions["notify_settings"] = NotifySettings.from_config(config)
+
+    from services.notifications import views
+
+    ProblemApi(app).register_blueprint(views.api)
+    app.register_blueprint(views.pages)
     return app

@@ -22,10 +22,11 @@ def create_app(config: ServiceConfig | None = None, runtime: Runtime | None = No
     app = make_flask(SERVICE, runtime, __name__)
     app.config["LATE_CANCEL_HOURS"] = float(config.extra.get("late_cancel_hours", 24))
 
-    from services.scheduling import api, calendar_feed
+    from services.scheduling import api, calendar_feed, reminder_links
 
     ProblemApi(app).register_blueprint(api.blp)
     app.register_blueprint(calendar_feed.bp)
+    app.register_blueprint(reminder_links.bp)
 
     @app.errorhandler(BookingConflict)
     def _conflict(exc: BookingConflict):

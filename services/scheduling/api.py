@@ -13,7 +13,15 @@ from services.scheduling import appointments as appts
 from services.scheduling import directory
 from services.scheduling import schemas as s
 from services.scheduling.booking import RuleViolation
-from services.scheduling.models import Appointment, AppointmentType, Client, Clinician, Room, TimeOff
+from services.scheduling.models import (
+    Appointment,
+    AppointmentType,
+    Client,
+    Clinician,
+    DeliveryProblem,
+    Room,
+    TimeOff,
+)
 from shared.auth import require
 from shared.db import utcnow
 from shared.unit_of_work import session, unit_of_work
@@ -182,6 +190,28 @@ class ClientById(MethodView):
 def discharge(client_id):
     client = directory.get_or_404(session(), Client, client_id, lock=True)
     return directory.discharge_client(session(), client, utcnow())
+
+
+@blp.route("/delivery-problems")
+class DeliveryProblems(MethodView):
+    decorators = [unit_of_work, require(*STAFF)]
+
+    @blp.arguments(
+        s.Schema.from_dict(
+            {"client_id": s.fields.String(load_default=None), "open": s.fields.Boolean(load_default=True)},
+            name="ProblemQuery",
+        ),
+        location="query",
+    )
+    @blp.response(200, s.DeliveryProblemOut(many=True))
+    def get(self, args):
+        """Messages to clients that could not be delivered (newest first)."""
+        stmt = select(DeliveryProblem).order_by(DeliveryProblem.failed_at.desc())
+        if args["client_id"]:
+            stmt = stmt.where(DeliveryProblem.client_id == args["client_id"])
+        if args["open"]:
+            stmt = stmt.where(DeliveryProblem.resolved_at.is_(None))
+        return session().scalars(stmt.limit(500)).all()
 
 
 # -- rooms and appointment types ----------------------------------------------------------------------------

@@ -367,3 +367,25 @@ def complete(
         subject=appt.client_id,
     )
     return appt
+
+
+def set_confirmation(session: Session, appointment_id: str, confirmation: str, now: datetime) -> Appointment:
+    appt = _load_for_change(session, appointment_id, None)
+    if appt.status != booking.BOOKED:
+        raise booking.IllegalTransition(f"This appointment is {appt.status.replace('_', '-')}.")
+    if appt.confirmation != confirmation:
+        appt.confirmation = confirmation
+        _record(session, appt, f"client_{confirmation}", now, "client")
+        session.flush()
+        emit(
+            session,
+            "appointment.confirmation_changed",
+            {
+                "appointment_id": appt.id,
+                "client_id": appt.client_id,
+                "clinician_id": appt.clinician_id,
+                "confirmation": confirmation,
+            },
+            subject=appt.client_id,
+        )
+    return appt

@@ -149,3 +149,17 @@ class AppointmentChange(Base):
     previous_starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     previous_ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+
+
+class DeliveryProblem(Base):
+    """A message to a client that could not be delivered (from notifications' ``notification.failed``), shown
+    to the front desk so they can check the address or phone instead."""
+
+    __tablename__ = "delivery_problems"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the delivery id
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    template: Mapped[str] = mapped_column(String(60))
+    error: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -215,3 +215,11 @@ def page_of(schema_cls: type[Schema]) -> type[Schema]:
         },
         name=f"{schema_cls.__name__}Page",
     )
+
+
+class DeliveryProblemOut(Schema):
+    id = fields.String()
+    client_id = fields.String()
+    template = fields.String()
+    error = fields.String(allow_none=True)
+    failed_at = fields.AwareDateTime()

@@ -1,12 +1,12 @@
-"""Scheduling's worker: publishes its outbox. (It consumes nothing yet; delivery results come later.)"""
+"""Scheduling's worker: publishes its outbox and records delivery failures for the front desk."""
 
 from services.scheduling import SERVICE
+from services.scheduling.handlers import HANDLERS
 from shared import logs
 from shared.config import ServiceConfig
 from shared.runtime import Runtime
 from shared.worker import run_forever
 
-HANDLERS: dict = {}
 SOURCES = ["notifications"]
 
 

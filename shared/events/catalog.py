@@ -79,6 +79,7 @@ _SPECS = [
     EventSpec("scheduling", "appointment.rescheduled", 1, s.AppointmentRescheduledV1),
     EventSpec("scheduling", "appointment.cancelled", 1, s.AppointmentCancelledV1),
     EventSpec("scheduling", "appointment.no_show", 1, s.AppointmentNoShowV1),
+    EventSpec("scheduling", "appointment.confirmation_changed", 1, s.AppointmentConfirmationV1),
     EventSpec("scheduling", "appointment.checked_in", 1, s.AppointmentCheckedInV1),
     EventSpec("scheduling", "session.completed", 1, s.SessionCompletedV1),
     EventSpec("feedback", "questionnaire.issued", 1, s.QuestionnaireIssuedV1),

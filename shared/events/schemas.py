@@ -92,6 +92,15 @@ class AppointmentCancelledV1(EventData):
     sequence = fields.Integer(load_default=0)
 
 
+class AppointmentConfirmationV1(EventData):
+    """The client answered a reminder's link: coming (confirmed) or not (declined)."""
+
+    appointment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    confirmation = fields.String(required=True, validate=validate.OneOf(["confirmed", "declined"]))
+
+
 class AppointmentNoShowV1(EventData):
     appointment_id = _id()
     client_id = _id()

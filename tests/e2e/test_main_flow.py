@@ -4,6 +4,7 @@ completed session -> questionnaire emailed -> client answers -> scored -> therap
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -133,3 +134,18 @@ def test_reliable_deterioration_alerts_on_the_second_questionnaire(stack, mail):
     stack.settle()
     assert len([m for m in mail.messages() if m.to == "dr.lin@practice.example"]) == 1
     assert not alerts[0].subject.startswith("URGENT")
+
+
+def test_an_undeliverable_questionnaire_shows_up_for_the_front_desk(stack, mail):
+    mail.handler.refuse_with = "550 5.1.1 Mailbox unavailable"
+    clinician, client = _register_and_complete(stack, "nobody@example.org", "dr.k@practice.example")
+    deadline = time.monotonic() + 60
+    problems = []
+    while not problems and time.monotonic() < deadline:
+        problems = requests.get(
+            stack.url("scheduling", "/api/delivery-problems"),
+            headers=stack.headers(),
+            params={"client_id": client["id"]},
+        ).json()
+    assert [p["template"] for p in problems] == ["questionnaire_invitation"]
+    assert "550" in problems[0]["error"]

@@ -20,6 +20,7 @@ from services.notifications.handlers import make_handlers as notification_handle
 from services.notifications.models import Delivery
 from services.notifications.settings import NotifySettings
 from services.notifications.smtp_channel import SmtpChannel
+from services.scheduling.handlers import HANDLERS as SCHEDULING_HANDLERS
 from shared import worker
 from shared.auth import issue_token
 from shared.config import ServiceConfig
@@ -98,7 +99,7 @@ class Stack:
         self.feedback_settings = FeedbackSettings.from_config(self.services["feedback"].runtime.config)
         self.notify_settings = NotifySettings.from_config(self.services["notifications"].runtime.config)
         self.handlers = {
-            "scheduling": ({}, ["notifications"]),
+            "scheduling": (SCHEDULING_HANDLERS, ["notifications"]),
             "feedback": (feedback_handlers(self.feedback_settings), ["scheduling", "notifications"]),
             "notifications": (notification_handlers(self.notify_settings), ["scheduling", "feedback"]),
         }

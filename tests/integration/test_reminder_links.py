@@ -1,0 +1,130 @@
+"""The confirm / cancel links of an appointment reminder, signed by notifications and honoured by scheduling."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from services.notifications.scheduled import reminder_link, unsubscribe_link
+from services.notifications.settings import NotifySettings
+from services.scheduling import create_app
+from services.scheduling.cli import create_practice
+from shared.auth import issue_token
+from shared.db import transaction
+from shared.messaging.tables import OutboxMessage
+from tests.support.stack import service_runtime
+
+
+@pytest.fixture
+def desk(tmp_path):
+    runtime = service_runtime("scheduling", f"sqlite:///{tmp_path / 's.db'}", "127.0.0.1:1", wake_port=None)
+    with transaction(runtime.sessions) as s:
+        create_practice(s)
+    app = create_app(runtime.config, runtime)
+    client = app.test_client()
+    h = {"Authorization": "Bearer " + issue_token(runtime.config.auth_secret, "desk", "frontdesk")}
+    clinician = client.post("/api/clinicians", headers=h, json={"name": "Dr A", "email": "a@p.example"}).json
+    person = client.post("/api/clients", headers=h, json={"legal_name": "Jo Bloggs", "email": "jo@example.org"}).json
+
+    def book(starts_in: timedelta):
+        start = (datetime.now(UTC) + starts_in).replace(microsecond=0)
+        return client.post(
+            "/api/appointments",
+            headers=h,
+            json={
+                "client_id": person["id"],
+                "clinician_id": clinician["id"],
+                "type_id": "individual",
+                "starts_at": start.isoformat(),
+                "override_reason": "test",
+            },
+        ).json
+
+    return SimpleNamespace(client=client, headers=h, book=book, runtime=runtime)
+
+
+def _path(appt: dict, action: str) -> str:
+    fake = SimpleNamespace(id=appt["id"], starts_at=datetime.fromisoformat(appt["starts_at"]))
+    return re.sub(r"^https?://[^/]+", "", reminder_link(NotifySettings(), fake, action))
+
+
+def test_confirm_is_a_button_not_a_click_on_the_link(desk):
+    appt = desk.book(timedelta(days=3))
+    page = desk.client.get(_path(appt, "confirm"))
+    assert page.status_code == 200 and b"Yes, I am coming" in page.data
+    assert (
+        desk.client.get(f"/api/appointments/{appt['id']}", headers=desk.headers).json["confirmation"] == "unconfirmed"
+    )
+    done = desk.client.post(_path(appt, "confirm"))
+    assert done.status_code == 200 and b"see you on" in done.data
+    assert desk.client.get(f"/api/appointments/{appt['id']}", headers=desk.headers).json["confirmation"] == "confirmed"
+    with desk.runtime.sessions() as s:
+        types = s.scalars(select(OutboxMessage.event_type)).all()
+    assert types.count("attune.scheduling.appointment.confirmation_changed") == 1
+    desk.client.post(_path(appt, "confirm"))  # twice: no second event
+    with desk.runtime.sessions() as s:
+        assert (
+            s.scalars(select(OutboxMessage.event_type))
+            .all()
+            .count("attune.scheduling.appointment.confirmation_changed")
+            == 1
+        )
+
+
+def test_cancel_outside_the_late_window(desk):
+    appt = desk.book(timedelta(days=3))
+    assert desk.client.post(_path(appt, "cancel")).status_code == 200
+    body = desk.client.get(f"/api/appointments/{appt['id']}", headers=desk.headers).json
+    assert body["status"] == "cancelled" and body["cancelled_by"] == "client" and body["late_cancel"] is False
+
+
+def test_cancel_inside_the_late_window_asks_for_a_phone_call(desk):
+    appt = desk.book(timedelta(hours=5))
+    page = desk.client.post(_path(appt, "cancel"))
+    assert page.status_code == 409 and b"phone the practice" in page.data
+    assert desk.client.get(f"/api/appointments/{appt['id']}", headers=desk.headers).json["status"] == "booked"
+
+
+def test_a_link_for_a_moved_appointment_or_a_forged_one_does_nothing(desk):
+    appt = desk.book(timedelta(days=3))
+    stale = _path(appt, "cancel")
+    moved = datetime.fromisoformat(appt["starts_at"]) + timedelta(days=1)
+    assert (
+        desk.client.post(
+            f"/api/appointments/{appt['id']}/reschedule",
+            headers=desk.headers,
+            json={"starts_at": moved.isoformat(), "override_reason": "test"},
+        ).status_code
+        == 200
+    )
+    assert desk.client.post(stale).status_code == 410
+    assert desk.client.post(stale[:-3] + "abc").status_code == 404
+    assert desk.client.get(f"/api/appointments/{appt['id']}", headers=desk.headers).json["status"] == "booked"
+
+
+def test_unsubscribe_and_the_delivery_log_roles(tmp_path):
+    from services.notifications import create_app as notifications_app
+    from services.notifications.models import Contact
+
+    runtime = service_runtime("notifications", f"sqlite:///{tmp_path / 'n.db'}", "127.0.0.1:1", wake_port=None)
+    with transaction(runtime.sessions) as s:
+        s.add(Contact(id="c1", kind="client", email="jo@example.org", display_name="Jo", timezone="UTC"))
+    app = notifications_app(runtime.config, runtime)
+    web = app.test_client()
+    path = re.sub(r"^https?://[^/]+", "", unsubscribe_link(NotifySettings(), SimpleNamespace(id="c1")))
+    assert b"Stop reminders" in web.get(path).data
+    assert web.post(path).status_code == 200
+    with runtime.sessions() as s:
+        assert s.get(Contact, "c1").opted_out is True
+
+    secret = runtime.config.auth_secret
+    as_role = {r: {"Authorization": "Bearer " + issue_token(secret, r, r)} for r in ("clinician", "frontdesk")}
+    assert web.get("/api/deliveries").status_code == 401
+    assert web.get("/api/deliveries", headers=as_role["clinician"]).status_code == 403
+    log = web.get("/api/deliveries", headers=as_role["frontdesk"])
+    assert log.status_code == 200 and log.json["total"] == 0
+    assert web.get("/admin/deliveries", headers=as_role["frontdesk"]).status_code == 200
