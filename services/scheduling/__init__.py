@@ -7,6 +7,8 @@ from flask import Flask
 from services.scheduling.appointments import BookingConflict, StaleVersion
 from services.scheduling.booking import RuleViolation
 from services.scheduling.directory import NotFound
+from services.scheduling.recurrence import RecurrenceError
+from services.scheduling.series import SeriesConflict
 from shared import logs
 from shared.config import ServiceConfig
 from shared.runtime import Runtime
@@ -31,6 +33,14 @@ def create_app(config: ServiceConfig | None = None, runtime: Runtime | None = No
     @app.errorhandler(BookingConflict)
     def _conflict(exc: BookingConflict):
         return problem(409, "Conflict", str(exc), conflicts=exc.conflicts)
+
+    @app.errorhandler(SeriesConflict)
+    def _series_conflict(exc: SeriesConflict):
+        return problem(409, "Conflict", str(exc), occurrences=exc.report)
+
+    @app.errorhandler(RecurrenceError)
+    def _bad_rule(exc: RecurrenceError):
+        return problem(422, "Unprocessable Content", str(exc), errors={"rule": [str(exc)]})
 
     @app.errorhandler(RuleViolation)
     def _rule(exc: RuleViolation):

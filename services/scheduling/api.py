@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import func, or_, select
 
 from services.scheduling import appointments as appts
-from services.scheduling import directory
+from services.scheduling import directory, series
 from services.scheduling import schemas as s
 from services.scheduling.booking import RuleViolation
 from services.scheduling.models import (
@@ -22,6 +22,7 @@ from services.scheduling.models import (
     Room,
     TimeOff,
 )
+from services.scheduling.recurrence import Rule
 from shared.auth import require
 from shared.db import utcnow
 from shared.unit_of_work import session, unit_of_work
@@ -352,3 +353,80 @@ _action("complete", lambda aid, d: appts.complete(session(), aid, utcnow(), by=_
 def _desk_only() -> None:
     if g.principal.role not in DESK:
         abort(403, "Only front-desk staff and admins change the calendar.")
+
+
+# -- recurring series ----------------------------------------------------------------------------------------
+
+
+def _series_request(data: dict) -> tuple[appts.BookingRequest, Rule]:
+    rule = Rule(**data.pop("rule"))
+    data.pop("on_conflict", None)
+    return appts.BookingRequest(**data), rule
+
+
+@blp.route("/series/preview", methods=["POST"])
+@unit_of_work
+@require(*STAFF)
+@blp.arguments(s.SeriesIn)
+@blp.response(200, s.OccurrenceOut(many=True))
+def preview_series(data):
+    """Every occurrence of a proposed series and whether it can be booked (nothing is written)."""
+    req, rule = _series_request(dict(data))
+    return [c.as_dict() for c in series.check_occurrences(session(), req, rule)]
+
+
+@blp.route("/series", methods=["POST"])
+@unit_of_work
+@require(*STAFF)
+@blp.arguments(s.SeriesIn)
+@blp.response(201, s.SeriesOut)
+def book_series(data):
+    """Book a recurring series; conflicts are reported per occurrence (409 with `occurrences` when nothing
+    was booked)."""
+    _desk_only()
+    on_conflict = data["on_conflict"]
+    req, rule = _series_request(dict(data))
+    created, booked, skipped = series.book_series(session(), req, rule, utcnow(), on_conflict=on_conflict, by=_by())
+    return {"series_id": created.id, "booked": booked, "skipped": [c.as_dict() for c in skipped]}
+
+
+@blp.route("/appointments/<appointment_id>/series/reschedule", methods=["POST"])
+@unit_of_work
+@require(*STAFF)
+@blp.arguments(s.SeriesRescheduleIn)
+@blp.response(200, s.AppointmentOut(many=True))
+def reschedule_in_series(data, appointment_id):
+    """Move this occurrence, this and the following ones, or all future ones (local time kept across DST)."""
+    _desk_only()
+    return series.reschedule_series(
+        session(),
+        appointment_id,
+        data["scope"],
+        data["starts_at"],
+        data["ends_at"],
+        utcnow(),
+        override_reason=data["override_reason"],
+        by=_by(),
+        expected_version=_if_match(),
+    )
+
+
+@blp.route("/appointments/<appointment_id>/series/cancel", methods=["POST"])
+@unit_of_work
+@require(*STAFF)
+@blp.arguments(s.SeriesCancelIn)
+@blp.response(200, s.AppointmentOut(many=True))
+def cancel_in_series(data, appointment_id):
+    """Cancel this occurrence, this and the following ones, or all future ones."""
+    _desk_only()
+    return series.cancel_series(
+        session(),
+        appointment_id,
+        data["scope"],
+        utcnow(),
+        cancelled_by=data["cancelled_by"],
+        reason=data["reason"],
+        late_window=_late_window(),
+        by=_by(),
+        expected_version=_if_match(),
+    )

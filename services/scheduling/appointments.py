@@ -7,6 +7,7 @@ two bookings cannot deadlock); on SQLite every transaction is ``BEGIN IMMEDIATE`
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,7 +56,13 @@ def _lock(session: Session, model, ident: str | None):
 
 
 def find_conflicts(
-    session: Session, slot: Slot, *, clinician_id: str, client_id: str, room_id: str | None, exclude: str | None = None
+    session: Session,
+    slot: Slot,
+    *,
+    clinician_id: str,
+    client_id: str,
+    room_id: str | None,
+    exclude: str | Collection[str] | None = None,
 ) -> list[Appointment]:
     who = [Appointment.clinician_id == clinician_id, Appointment.client_id == client_id]
     if room_id:
@@ -67,7 +74,7 @@ def find_conflicts(
         Appointment.ends_at > slot.starts_at,
     )
     if exclude:
-        stmt = stmt.where(Appointment.id != exclude)
+        stmt = stmt.where(Appointment.id.not_in([exclude] if isinstance(exclude, str) else list(exclude)))
     return list(session.scalars(stmt))
 
 
@@ -99,7 +106,7 @@ def check_slot(
     client_id: str,
     room_id: str | None,
     override_reason: str | None,
-    exclude: str | None = None,
+    exclude: str | Collection[str] | None = None,
 ) -> None:
     if not override_reason:
         time_off = [
@@ -213,7 +220,10 @@ def reschedule(
     room_id: str | None = None,
     override_reason: str | None = None,
     expected_version: int | None = None,
+    checked: bool = False,
 ) -> Appointment:
+    """Move a booked appointment (same identity, history kept). ``checked``: the caller (a series edit) has
+    already checked the new slot against everything but the series' own moving occurrences."""
     appt = _load_for_change(session, appointment_id, expected_version)
     booking.check_transition(appt.status, "reschedule", Slot(appt.starts_at, appt.ends_at), now)
     clinician = _lock(session, Clinician, appt.clinician_id)
@@ -222,15 +232,16 @@ def reschedule(
     _lock(session, Room, new_room)
     duration = appt.ends_at - appt.starts_at
     slot = Slot(starts_at, ends_at or starts_at + duration)
-    check_slot(
-        session,
-        clinician,
-        slot,
-        client_id=appt.client_id,
-        room_id=new_room,
-        override_reason=override_reason,
-        exclude=appt.id,
-    )
+    if not checked:
+        check_slot(
+            session,
+            clinician,
+            slot,
+            client_id=appt.client_id,
+            room_id=new_room,
+            override_reason=override_reason,
+            exclude=appt.id,
+        )
     previous = Slot(appt.starts_at, appt.ends_at)
     session.add(
         AppointmentChange(

@@ -223,3 +223,56 @@ class DeliveryProblemOut(Schema):
     template = fields.String()
     error = fields.String(allow_none=True)
     failed_at = fields.AwareDateTime()
+
+
+class RuleIn(Schema):
+    freq = fields.String(
+        required=True,
+        validate=validate.OneOf(["weekly", "monthly"]),
+        metadata={
+            "description": "weekly (every `interval` weeks) or monthly by weekday "
+            "(e.g. the 2nd or the last Tuesday, from the first date)"
+        },
+    )
+    interval = fields.Integer(load_default=1, validate=validate.Range(min=1, max=52))
+    count = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=300))
+    until = fields.AwareDateTime(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _one_end(self, data, **_):
+        if (data.get("count") is None) == (data.get("until") is None):
+            raise ValidationError("Give either count or until.", "count")
+
+
+class SeriesIn(AppointmentIn):
+    rule = fields.Nested(RuleIn, required=True)
+    on_conflict = fields.String(
+        load_default="none",
+        validate=validate.OneOf(["none", "book_rest"]),
+        metadata={
+            "description": "none: book nothing if any occurrence conflicts; "
+            "book_rest: book the others and report the conflicts"
+        },
+    )
+
+
+class OccurrenceOut(Schema):
+    starts_at = fields.String()
+    ends_at = fields.String()
+    ok = fields.Boolean()
+    problem = fields.String(allow_none=True)
+    conflicts = fields.List(fields.Dict())
+
+
+class SeriesOut(Schema):
+    series_id = fields.String()
+    booked = fields.List(fields.Nested(AppointmentOut))
+    skipped = fields.List(fields.Nested(OccurrenceOut))
+
+
+class SeriesRescheduleIn(RescheduleIn):
+    scope = fields.String(required=True, validate=validate.OneOf(["this", "this_and_following", "all"]))
+
+
+class SeriesCancelIn(CancelIn):
+    scope = fields.String(required=True, validate=validate.OneOf(["this", "this_and_following", "all"]))
