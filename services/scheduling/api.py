@@ -12,6 +12,7 @@ from sqlalchemy import func, or_, select
 from services.scheduling import appointments as appts
 from services.scheduling import directory, series
 from services.scheduling import schemas as s
+from services.scheduling.availability_query import find_availability
 from services.scheduling.booking import RuleViolation
 from services.scheduling.models import (
     Appointment,
@@ -430,3 +431,24 @@ def cancel_in_series(data, appointment_id):
         by=_by(),
         expected_version=_if_match(),
     )
+
+
+@blp.route("/availability")
+@unit_of_work
+@require(*STAFF)
+@blp.arguments(s.AvailabilityQuery, location="query")
+@blp.response(200, s.AvailabilityOut(many=True))
+def availability(args):
+    """Free slots of a type's length for one or more clinicians (and a room), honouring working hours, time
+    off and existing appointments; at most 31 days per search."""
+    found = find_availability(
+        session(),
+        clinician_ids=args["clinician_id"],
+        type_id=args["type_id"],
+        start=args["start"],
+        end=args["end"],
+        room_id=args["room_id"],
+        step_minutes=args["step_minutes"],
+        now=utcnow(),
+    )
+    return [{"clinician_id": cid, "slots": slots} for cid, slots in found.items()]

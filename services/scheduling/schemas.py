@@ -276,3 +276,26 @@ class SeriesRescheduleIn(RescheduleIn):
 
 class SeriesCancelIn(CancelIn):
     scope = fields.String(required=True, validate=validate.OneOf(["this", "this_and_following", "all"]))
+
+
+class AvailabilityQuery(Schema):
+    clinician_id = fields.List(
+        fields.String(),
+        load_default=list,
+        metadata={"description": "Repeat for several; none means every active clinician."},
+    )
+    type_id = fields.String(required=True)
+    start = fields.AwareDateTime(required=True, data_key="from")
+    end = fields.AwareDateTime(required=True, data_key="to")
+    room_id = fields.String(load_default=None)
+    step_minutes = fields.Integer(load_default=15, validate=validate.OneOf([5, 10, 15, 30, 60]))
+
+
+class FreeSlotOut(Schema):
+    starts_at = fields.AwareDateTime()
+    ends_at = fields.AwareDateTime()
+
+
+class AvailabilityOut(Schema):
+    clinician_id = fields.String()
+    slots = fields.List(fields.Nested(FreeSlotOut))

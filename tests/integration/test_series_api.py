@@ -183,3 +183,63 @@ def test_invalid_rules_are_422_with_field_messages(api):
         "/api/series", headers=h, json={**series_body(clinician, client, next_tuesday_10()), "rule": {"freq": "daily"}}
     )
     assert bad.status_code == 422 and {"rule"} <= set(bad.json["errors"])
+
+
+def test_availability_honours_hours_time_off_appointments_and_rooms(api):
+    c, h, clinician, client, _ = api
+    day = next_tuesday_10().replace(hour=0)
+    c.post(
+        f"/api/clinicians/{clinician['id']}/time-off",
+        headers=h,
+        json={"starts_at": day.replace(hour=8).isoformat(), "ends_at": day.replace(hour=12).isoformat()},
+    )
+    c.post(
+        "/api/appointments",
+        headers=h,
+        json={
+            "client_id": client["id"],
+            "clinician_id": clinician["id"],
+            "type_id": "individual",
+            "starts_at": day.replace(hour=13).isoformat(),
+        },
+    )
+    room = c.post("/api/rooms", headers=h, json={"name": "Room 9"}).json
+    other = c.post(
+        "/api/clinicians",
+        headers=h,
+        json={"name": "Dr B", "email": "b@p.example", "working_hours": {"tue": [["08:00", "18:00"]]}},
+    ).json
+    someone = c.post("/api/clients", headers=h, json={"legal_name": "Someone Else"}).json
+    c.post(
+        "/api/appointments",
+        headers=h,
+        json={
+            "client_id": someone["id"],
+            "clinician_id": other["id"],
+            "type_id": "individual",
+            "room_id": room["id"],
+            "starts_at": day.replace(hour=15).isoformat(),
+        },
+    )
+    r = c.get(
+        "/api/availability",
+        headers=h,
+        query_string={
+            "clinician_id": clinician["id"],
+            "type_id": "individual",
+            "from": day.isoformat(),
+            "to": (day + timedelta(days=1)).isoformat(),
+            "room_id": room["id"],
+            "step_minutes": 60,
+        },
+    )
+    assert r.status_code == 200
+    [mine] = r.json
+    starts = [local(s).strftime("%H:%M") for s in mine["slots"]]
+    assert starts == ["12:00", "14:00", "16:00", "17:00"]  # 8-12 off, 13:00 booked, 15:00 the room is taken
+    too_long = c.get(
+        "/api/availability",
+        headers=h,
+        query_string={"type_id": "individual", "from": day.isoformat(), "to": (day + timedelta(days=40)).isoformat()},
+    )
+    assert too_long.status_code == 409 and "31 days" in too_long.json["detail"]
