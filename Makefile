@@ -21,5 +21,9 @@ format:
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
+bench: setup      ## speed figures, written to docs/performance.md
+	.venv/bin/pip install -q -e '.[dev,bench]'
+	.venv/bin/python -m bench.availability
+
 clean:
 	rm -rf var .pytest_cache
