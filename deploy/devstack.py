@@ -95,6 +95,9 @@ Attune is starting:
   mail sink          http://127.0.0.1:8090/   (SMTP on 127.0.0.1:{os.environ["SMTP_PORT"]}, files in var/mail)
   Kafka              {bootstrap}
 
+Front desk (opens the day calendar, signed in for 12 h):
+  http://127.0.0.1:8001/login?token={desk}&next=/desk/day
+
 A front-desk token for the API (valid 12 h):
   export TOKEN={desk}
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8001/api/appointments

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import Flask
 
 from services.scheduling.appointments import BookingConflict, StaleVersion
@@ -22,13 +24,19 @@ def create_app(config: ServiceConfig | None = None, runtime: Runtime | None = No
     logs.configure(SERVICE)
     runtime = runtime or Runtime.build(config)
     app = make_flask(SERVICE, runtime, __name__)
-    app.config["LATE_CANCEL_HOURS"] = float(config.extra.get("late_cancel_hours", 24))
+    app.config["LATE_CANCEL_HOURS"] = float(
+        config.extra.get("late_cancel_hours", os.environ.get("LATE_CANCEL_HOURS", 24))
+    )
+    app.config["PRACTICE_TIMEZONE"] = config.extra.get("practice_timezone") or os.environ.get(
+        "PRACTICE_TIMEZONE", "Europe/London"
+    )
 
-    from services.scheduling import api, calendar_feed, reminder_links
+    from services.scheduling import api, calendar_feed, reminder_links, views
 
     ProblemApi(app).register_blueprint(api.blp)
     app.register_blueprint(calendar_feed.bp)
     app.register_blueprint(reminder_links.bp)
+    app.register_blueprint(views.bp)
 
     @app.errorhandler(BookingConflict)
     def _conflict(exc: BookingConflict):

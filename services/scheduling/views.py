@@ -1,0 +1,324 @@
+"""Front-desk pages: calendars, clients, booking and the appointment lifecycle. Server-rendered, no build step,
+plain forms (so the keyboard and the back button just work). They call the same rules as the API."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import func, or_, select
+
+from services.scheduling import appointments as appts
+from services.scheduling import directory, series
+from services.scheduling.booking import RuleViolation
+from services.scheduling.models import Appointment, AppointmentChange, AppointmentType, Client, Clinician, Room
+from services.scheduling.recurrence import RecurrenceError, Rule
+from shared.auth import current_principal
+from shared.db import utcnow
+from shared.web import runtime_of
+
+bp = Blueprint("desk", __name__, template_folder="templates", static_folder="static", static_url_path="/desk/static")
+DESK = ("frontdesk", "admin")
+STAFF = ("frontdesk", "clinician", "supervisor", "admin")
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["PRACTICE_TIMEZONE"])
+
+
+def _csrf() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="desk-form")
+
+
+@bp.before_request
+def _staff_only():
+    principal = current_principal()
+    if principal is None:
+        return render_template("desk/signin.html"), 401
+    if principal.role not in STAFF:
+        abort(403)
+    g.principal = principal
+    g.csrf = _csrf().dumps(principal.subject)
+    if request.method == "POST":
+        if principal.role not in DESK:
+            abort(403)
+        try:
+            if _csrf().loads(request.form.get("csrf", "")) != principal.subject:
+                abort(400)
+        except BadSignature:
+            abort(400)
+    return None
+
+
+def _local(dt: datetime) -> datetime:
+    return dt.astimezone(_tz())
+
+
+def _parse_local(day: str, clock: str) -> datetime:
+    return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), _tz())
+
+
+def _day_param() -> date:
+    try:
+        return date.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        return utcnow().astimezone(_tz()).date()
+
+
+def _rows(session, start: datetime, end: datetime, clinician_id: str | None = None):
+    stmt = (
+        select(Appointment, Client.preferred_name, Client.legal_name, AppointmentType.name)
+        .join(Client, Client.id == Appointment.client_id)
+        .join(AppointmentType, AppointmentType.id == Appointment.type_id)
+        .where(Appointment.starts_at < end, Appointment.ends_at > start)
+        .order_by(Appointment.starts_at)
+    )
+    if clinician_id:
+        stmt = stmt.where(Appointment.clinician_id == clinician_id)
+    return session.execute(stmt).all()
+
+
+@bp.app_template_filter("local")
+def local_filter(dt: datetime, fmt: str = "%H:%M") -> str:
+    return _local(dt).strftime(fmt) if dt else ""
+
+
+@bp.get("/")
+def home():
+    return redirect(url_for("desk.day"))
+
+
+@bp.get("/desk/day")
+def day():
+    runtime = runtime_of(current_app)
+    the_day = _day_param()
+    start = datetime.combine(the_day, time(0), _tz())
+    with runtime.sessions() as session:
+        clinicians = session.scalars(select(Clinician).where(Clinician.active.is_(True)).order_by(Clinician.name)).all()
+        rows = _rows(session, start, start + timedelta(days=1))
+    by_clinician = {c.id: [] for c in clinicians}
+    for row in rows:
+        by_clinician.setdefault(row[0].clinician_id, []).append(row)
+    return render_template(
+        "desk/day.html",
+        day=the_day,
+        clinicians=clinicians,
+        by_clinician=by_clinician,
+        prev=the_day - timedelta(days=1),
+        next=the_day + timedelta(days=1),
+    )
+
+
+@bp.get("/desk/week")
+def week():
+    runtime = runtime_of(current_app)
+    the_day = _day_param()
+    monday = the_day - timedelta(days=the_day.weekday())
+    start = datetime.combine(monday, time(0), _tz())
+    with runtime.sessions() as session:
+        clinicians = session.scalars(select(Clinician).order_by(Clinician.name)).all()
+        chosen = request.args.get("clinician_id") or (clinicians[0].id if clinicians else None)
+        rows = _rows(session, start, start + timedelta(days=7), chosen) if chosen else []
+    days = [monday + timedelta(days=i) for i in range(7)]
+    by_day = {d: [r for r in rows if _local(r[0].starts_at).date() == d] for d in days}
+    return render_template(
+        "desk/week.html",
+        days=days,
+        by_day=by_day,
+        clinicians=clinicians,
+        chosen=chosen,
+        prev=monday - timedelta(days=7),
+        next=monday + timedelta(days=7),
+    )
+
+
+@bp.route("/desk/clients", methods=["GET", "POST"])
+def clients():
+    runtime = runtime_of(current_app)
+    q = request.args.get("q", "").strip()
+    errors = {}
+    if request.method == "POST":
+        form = request.form
+        data = {
+            "legal_name": form.get("legal_name", "").strip(),
+            "preferred_name": form.get("preferred_name", "").strip() or None,
+            "email": form.get("email", "").strip() or None,
+            "phone": form.get("phone", "").strip() or None,
+            "clinician_id": form.get("clinician_id") or None,
+            "consent_email": form.get("consent_email") == "on",
+            "timezone": current_app.config["PRACTICE_TIMEZONE"],
+        }
+        from services.scheduling.schemas import ClientIn
+
+        errors = ClientIn().validate(data)
+        if not errors:
+            try:
+                with runtime.sessions() as session, session.begin():
+                    client = directory.register_client(session, ClientIn().load(data), utcnow())
+                flash(f"{client.legal_name} is registered.", "ok")
+                return redirect(url_for("desk.book", client_id=client.id), code=303)
+            except RuleViolation as exc:
+                errors = {"clinician_id": [str(exc)]}
+    with runtime.sessions() as session:
+        stmt = select(Client).order_by(Client.legal_name).limit(50)
+        if q:
+            like = f"%{q.lower()}%"
+            stmt = stmt.where(
+                or_(
+                    func.lower(Client.legal_name).like(like),
+                    func.lower(Client.preferred_name).like(like),
+                    func.lower(Client.email).like(like),
+                )
+            )
+        found = session.scalars(stmt).all()
+        clinicians = session.scalars(select(Clinician).where(Clinician.active.is_(True)).order_by(Clinician.name)).all()
+    status = 422 if errors else 200
+    return render_template(
+        "desk/clients.html", q=q, found=found, clinicians=clinicians, errors=errors, form=request.form
+    ), status
+
+
+def _booking_form(status=200, **context):
+    runtime = runtime_of(current_app)
+    with runtime.sessions() as session:
+        context.update(
+            clients=session.scalars(select(Client).where(Client.status == "active").order_by(Client.legal_name)).all(),
+            clinicians=session.scalars(
+                select(Clinician).where(Clinician.active.is_(True)).order_by(Clinician.name)
+            ).all(),
+            types=session.scalars(select(AppointmentType).order_by(AppointmentType.minutes)).all(),
+            rooms=session.scalars(select(Room).where(Room.active.is_(True)).order_by(Room.name)).all(),
+        )
+    context.setdefault("form", request.form if request.method == "POST" else request.args)
+    context.setdefault("report", None)
+    context.setdefault("error", None)
+    return render_template("desk/book.html", **context), status
+
+
+@bp.route("/desk/book", methods=["GET", "POST"])
+def book():
+    if request.method == "GET":
+        return _booking_form()
+    form = request.form
+    try:
+        starts_at = _parse_local(form["date"], form["time"])
+    except (KeyError, ValueError):
+        return _booking_form(422, error="Choose a date and a start time.")
+    client_id = form.get("client_id") or (form.get("client_id_fallback") or "")
+    req = appts.BookingRequest(
+        client_id=client_id,
+        clinician_id=form.get("clinician_id", ""),
+        type_id=form.get("type_id", ""),
+        starts_at=starts_at,
+        room_id=form.get("room_id") or None,
+        front_desk_note=form.get("front_desk_note") or None,
+        override_reason=form.get("override_reason") or None,
+    )
+    runtime = runtime_of(current_app)
+    try:
+        with runtime.sessions() as session, session.begin():
+            if form.get("repeat") in ("weekly", "fortnightly", "monthly"):
+                rule = Rule(
+                    "monthly" if form["repeat"] == "monthly" else "weekly",
+                    interval=2 if form["repeat"] == "fortnightly" else 1,
+                    count=int(form.get("count") or 6),
+                )
+                _, booked, skipped = series.book_series(
+                    session, req, rule, utcnow(), on_conflict=form.get("on_conflict", "none"), by=g.principal.subject
+                )
+                first = booked[0]
+                flash(f"Booked {len(booked)} appointments" + (f"; {len(skipped)} skipped." if skipped else "."), "ok")
+            else:
+                first = appts.book(session, req, utcnow(), by=g.principal.subject)
+                flash("Appointment booked.", "ok")
+        return redirect(url_for("desk.appointment", appointment_id=first.id), code=303)
+    except series.SeriesConflict as exc:
+        return _booking_form(409, error=str(exc), report=exc.report)
+    except (RuleViolation, RecurrenceError, directory.NotFound, ValueError) as exc:
+        return _booking_form(409, error=str(exc))
+
+
+@bp.get("/desk/appointments/<appointment_id>")
+def appointment(appointment_id):
+    runtime = runtime_of(current_app)
+    with runtime.sessions() as session:
+        row = session.execute(
+            select(Appointment, Client, Clinician, AppointmentType)
+            .join(Client, Client.id == Appointment.client_id)
+            .join(Clinician, Clinician.id == Appointment.clinician_id)
+            .join(AppointmentType, AppointmentType.id == Appointment.type_id)
+            .where(Appointment.id == appointment_id)
+        ).first()
+        if row is None:
+            abort(404)
+        history = session.scalars(
+            select(AppointmentChange)
+            .where(AppointmentChange.appointment_id == appointment_id)
+            .order_by(AppointmentChange.id)
+        ).all()
+    appt, client, clinician, appt_type = row
+    late = appts.booking.is_late_cancel(
+        utcnow(), appt.starts_at, timedelta(hours=current_app.config["LATE_CANCEL_HOURS"])
+    )
+    return render_template(
+        "desk/appointment.html", a=appt, client=client, clinician=clinician, t=appt_type, history=history, late=late
+    )
+
+
+@bp.post("/desk/appointments/<appointment_id>/<action>")
+def act(appointment_id, action):
+    runtime = runtime_of(current_app)
+    now, by, form = utcnow(), g.principal.subject, request.form
+    scope = form.get("scope", "this")
+    window = timedelta(hours=current_app.config["LATE_CANCEL_HOURS"])
+    try:
+        with runtime.sessions() as session, session.begin():
+            if action == "check-in":
+                appts.check_in(session, appointment_id, now, by=by)
+            elif action == "complete":
+                appts.complete(session, appointment_id, now, by=by)
+            elif action == "no-show":
+                appts.mark_no_show(session, appointment_id, now, by=by)
+            elif action == "cancel":
+                if form.get("cancelled_by") not in ("client", "clinician", "practice"):
+                    raise ValueError("Say who cancelled: the client, the clinician or the practice.")
+                series.cancel_series(
+                    session,
+                    appointment_id,
+                    scope,
+                    now,
+                    cancelled_by=form.get("cancelled_by", ""),
+                    reason=form.get("reason") or None,
+                    late_window=window,
+                    by=by,
+                )
+            elif action == "reschedule":
+                starts_at = _parse_local(form["date"], form["time"])
+                series.reschedule_series(
+                    session,
+                    appointment_id,
+                    scope,
+                    starts_at,
+                    None,
+                    now,
+                    override_reason=form.get("override_reason") or None,
+                    by=by,
+                )
+            else:
+                abort(404)
+        flash(
+            {
+                "check-in": "Checked in.",
+                "complete": "Marked completed.",
+                "no-show": "Marked as a no-show.",
+                "cancel": "Cancelled.",
+                "reschedule": "Moved.",
+            }[action],
+            "ok",
+        )
+    except (RuleViolation, ValueError, KeyError) as exc:
+        message = str(exc) if not isinstance(exc, KeyError) else "Choose a date and a time."
+        flash(message, "error")
+    return redirect(url_for("desk.appointment", appointment_id=appointment_id), code=303)
