@@ -149,3 +149,51 @@ def test_an_undeliverable_questionnaire_shows_up_for_the_front_desk(stack, mail)
         ).json()
     assert [p["template"] for p in problems] == ["questionnaire_invitation"]
     assert "550" in problems[0]["error"]
+
+
+def test_completing_emits_exactly_one_session_completed_with_its_number(stack):
+    from kafka import KafkaConsumer, TopicPartition
+
+    from shared.events.catalog import topic_for
+    from shared.events.envelope import Event
+
+    clinician, client = _register_and_complete(stack, "sam@example.org", "dr.s@practice.example")
+    h = stack.headers()
+    start = datetime.now(UTC) - timedelta(minutes=90)
+    second = requests.post(
+        stack.url("scheduling", "/api/appointments"),
+        headers=h,
+        json={
+            "client_id": client["id"],
+            "clinician_id": clinician["id"],
+            "type_id": "individual",
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(minutes=50)).isoformat(),
+            "override_reason": "test",
+        },
+    ).json()
+    assert (
+        requests.post(stack.url("scheduling", f"/api/appointments/{second['id']}/complete"), headers=h).status_code
+        == 200
+    )
+    assert (
+        requests.post(stack.url("scheduling", f"/api/appointments/{second['id']}/complete"), headers=h).status_code
+        == 409
+    )  # completing twice is refused, and emits nothing
+    stack.settle()
+
+    probe = KafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=None, enable_auto_commit=False)
+    topic = topic_for("scheduling")
+    tps = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic)]
+    probe.assign(tps)
+    probe.seek_to_beginning(*tps)
+    end = probe.end_offsets(tps)
+    events = []
+    while any(probe.position(tp) < end[tp] for tp in tps):
+        for records in probe.poll(timeout_ms=1000).values():
+            events += [Event.from_json(r.value) for r in records]
+    probe.close()
+    completed = [e for e in events if e.type == "attune.scheduling.session.completed"]
+    assert [e.data["session_number"] for e in completed] == [1, 2]
+    assert [e.data["appointment_id"] for e in completed][1] == second["id"]
+    assert all(e.subject == client["id"] for e in completed)

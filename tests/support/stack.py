@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from sqlalchemy import func, select
 
 from services import feedback, notifications, scheduling
@@ -181,7 +182,13 @@ class Stack:
         deadline = time.monotonic() + timeout
         stable = 0
         while time.monotonic() < deadline:
-            busy = self.unpublished() + self.consumer_lag() + self.pending_deliveries()
+            try:
+                lag = self.consumer_lag()
+            except KafkaError as exc:  # e.g. the group coordinator is still loading: not settled yet
+                if not getattr(exc, "retriable", False):
+                    raise
+                lag = 1
+            busy = self.unpublished() + lag + self.pending_deliveries()
             stable = stable + 1 if busy == 0 else 0
             if stable >= 2:  # twice in a row: a handler may have emitted between the checks
                 return
