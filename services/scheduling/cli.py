@@ -109,6 +109,20 @@ def seed_demo(session, timezone: str = "Europe/London", mail_domain: str = "exam
     return {"clinicians": [c.id for c in clinicians], "clients": [c.id for c in clients], "appointments": booked}
 
 
+def parse_hours(spec: str) -> dict:
+    """``"mon-fri 09:00-12:30,13:30-18:00"`` -> the working-hours mapping (days as a range or a comma list)."""
+    from services.scheduling.booking import WEEKDAYS
+
+    days_part, _, blocks_part = spec.strip().partition(" ")
+    if "-" in days_part:
+        first, last = days_part.split("-")
+        days = WEEKDAYS[WEEKDAYS.index(first) : WEEKDAYS.index(last) + 1]
+    else:
+        days = tuple(days_part.split(","))
+    blocks = [block.split("-") for block in blocks_part.split(",") if block]
+    return {day: blocks for day in days}
+
+
 def register(app) -> None:
     @app.cli.command("create-practice")
     def create_practice_cmd():
@@ -116,6 +130,24 @@ def register(app) -> None:
         with transaction(runtime_of(app).sessions) as session:
             create_practice(session)
         click.echo("practice created")
+
+    @app.cli.command("add-clinician")
+    @click.option("--name", required=True)
+    @click.option("--email", required=True)
+    @click.option("--timezone", default="Europe/London")
+    @click.option(
+        "--hours",
+        default="mon-fri 09:00-17:00",
+        show_default=True,
+        help='Working hours, e.g. "mon-fri 09:00-12:30,13:30-18:00"',
+    )
+    def add_clinician_cmd(name, email, timezone, hours):
+        """Register a clinician with weekly working hours."""
+        with transaction(runtime_of(app).sessions) as session:
+            clinician = directory.register_clinician(
+                session, {"name": name, "email": email, "timezone": timezone, "working_hours": parse_hours(hours)}
+            )
+        click.echo(clinician.id)
 
     @app.cli.command("seed-demo")
     @click.option("--timezone", default="Europe/London")

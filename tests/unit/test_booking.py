@@ -89,3 +89,12 @@ def test_working_hours_follow_the_clinicians_timezone_across_dst():
 def test_bad_working_hours_are_refused(hours, message):
     with pytest.raises(ValueError, match=message):
         booking.validate_working_hours(hours)
+
+
+def test_cli_working_hours_spec():
+    from services.scheduling.cli import parse_hours
+
+    assert parse_hours("mon-wed 09:00-12:30,13:30-18:00") == {
+        d: [["09:00", "12:30"], ["13:30", "18:00"]] for d in ("mon", "tue", "wed")
+    }
+    assert parse_hours("sat,sun 10:00-14:00") == {"sat": [["10:00", "14:00"]], "sun": [["10:00", "14:00"]]}
