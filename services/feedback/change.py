@@ -9,9 +9,12 @@ from services.feedback.measures import Measure
 IMPROVED, RECOVERED, NO_CHANGE, DETERIORATED = "improved", "recovered", "no_reliable_change", "deteriorated"
 
 
-def reliable_change_points(measure: Measure) -> float:
-    """The threshold in points: given directly, or 1.96 (or the measure's z) x S_diff from SD and reliability."""
+def reliable_change_points(measure: Measure) -> float | None:
+    """The threshold in points: given directly, or 1.96 (or the measure's z) x S_diff from SD and reliability;
+    None when the measure has no published value."""
     rc = measure.reliable_change
+    if rc is None:
+        return None
     if "points" in rc:
         return float(rc["points"])
     se = rc["sd"] * math.sqrt(1 - rc["reliability"])
@@ -37,8 +40,10 @@ def in_clinical_range(measure: Measure, value: float) -> bool | None:
     return value >= measure.clinical_cutoff if measure.higher_is_worse else value < measure.clinical_cutoff
 
 
-def classify(measure: Measure, baseline: float, latest: float) -> str:
+def classify(measure: Measure, baseline: float, latest: float) -> str | None:
     threshold = reliable_change_points(measure)
+    if threshold is None:
+        return None
     worse = worsening(measure, baseline, latest)
     if worse >= threshold:
         return DETERIORATED

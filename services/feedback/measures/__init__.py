@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -55,12 +56,14 @@ class _Definition(Schema):
     range = fields.List(fields.Integer(), required=True, validate=validate.Length(equal=2))
     bands = fields.List(fields.Nested(_Band), load_default=list)
     clinical_cutoff = fields.Float(load_default=None, allow_none=True)
-    reliable_change = fields.Dict(required=True)
+    reliable_change = fields.Dict(load_default=None, allow_none=True)  # None: no published value (e.g. SRS)
     risk_items = fields.List(fields.Nested(_RiskItem), load_default=list)
     missing = fields.Dict(load_default=lambda: {"prorate_max_missing": 0})
     loinc = fields.Dict(load_default=dict)
     licence = fields.String(required=True)
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
+    expected_course = fields.Dict(load_default=None, allow_none=True)  # default expected-response model
+    alliance = fields.Dict(load_default=None, allow_none=True)  # e.g. {"cutoff": 36}: an alliance measure
 
     @validates_schema
     def _consistent(self, data, **_):
@@ -83,8 +86,11 @@ class _Definition(Schema):
             ):
                 raise ValidationError("Bands must cover the range without gaps or overlaps.", "bands")
         rc = data["reliable_change"]
-        if "points" not in rc and not {"sd", "reliability"} <= set(rc):
+        if rc is not None and "points" not in rc and not {"sd", "reliability"} <= set(rc):
             raise ValidationError("Give points, or sd and reliability.", "reliable_change")
+        course = data.get("expected_course")
+        if course is not None and not {"rate", "residual_sd", "source"} <= set(course):
+            raise ValidationError("Give rate, residual_sd and source.", "expected_course")
 
     @post_load
     def _make(self, data, **_):
@@ -112,6 +118,8 @@ class Measure:
     loinc: dict
     licence: str
     sources: list
+    expected_course: dict | None = None
+    alliance: dict | None = None
 
     @property
     def higher_is_worse(self) -> bool:
@@ -130,7 +138,7 @@ def load_definition(doc: dict) -> Measure:
 
 
 @cache
-def catalog(extra_dir: str | None = None) -> dict[str, Measure]:
+def catalog(extra_dir: str | None = os.environ.get("FEEDBACK_MEASURES_DIR")) -> dict[str, Measure]:
     """The shipped measures plus any a practice dropped in ``extra_dir`` (e.g. licensed ORS/SRS wording)."""
     paths = sorted(HERE.glob("*.json"))
     if extra_dir:
