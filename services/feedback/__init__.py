@@ -8,7 +8,7 @@ from services.feedback.settings import FeedbackSettings
 from shared import logs
 from shared.config import ServiceConfig
 from shared.runtime import Runtime
-from shared.web import make_flask
+from shared.web import ProblemApi, make_flask
 
 SERVICE = "feedback"
 
@@ -20,7 +20,9 @@ def create_app(config: ServiceConfig | None = None, runtime: Runtime | None = No
     app = make_flask(SERVICE, runtime, __name__)
     app.extensions["feedback_settings"] = FeedbackSettings.from_config(config)
 
-    from services.feedback import views
+    from services.feedback import dashboard, views
 
     app.register_blueprint(views.bp)
+    ProblemApi(app).register_blueprint(dashboard.api)
+    app.register_blueprint(dashboard.pages)
     return app

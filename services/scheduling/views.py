@@ -7,7 +7,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, or_, select
 
 from services.scheduling import appointments as appts
@@ -17,6 +16,7 @@ from services.scheduling.models import Appointment, AppointmentChange, Appointme
 from services.scheduling.recurrence import RecurrenceError, Rule
 from shared.auth import current_principal
 from shared.db import utcnow
+from shared.forms import check_csrf, csrf_token
 from shared.web import runtime_of
 
 bp = Blueprint("desk", __name__, template_folder="templates", static_folder="static", static_url_path="/desk/static")
@@ -28,10 +28,6 @@ def _tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["PRACTICE_TIMEZONE"])
 
 
-def _csrf() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="desk-form")
-
-
 @bp.before_request
 def _staff_only():
     principal = current_principal()
@@ -40,15 +36,11 @@ def _staff_only():
     if principal.role not in STAFF:
         abort(403)
     g.principal = principal
-    g.csrf = _csrf().dumps(principal.subject)
+    g.csrf = csrf_token(principal.subject)
     if request.method == "POST":
         if principal.role not in DESK:
             abort(403)
-        try:
-            if _csrf().loads(request.form.get("csrf", "")) != principal.subject:
-                abort(400)
-        except BadSignature:
-            abort(400)
+        check_csrf(principal.subject)
     return None
 
 

@@ -1,0 +1,45 @@
+"""The therapist's dashboard in Chromium: caseload, the progress chart, and resolving an alert."""
+
+from __future__ import annotations
+
+from services.feedback import create_app
+from shared.auth import issue_token
+from tests.support.feedback_data import client_with_scores
+from tests.support.live import LiveServer
+from tests.support.stack import service_runtime
+
+
+def test_caseload_chart_and_alert(browser, tmp_path):
+    runtime = service_runtime("feedback", f"sqlite:///{tmp_path / 'f.db'}", "127.0.0.1:1", wake_port=None)
+    client_with_scores(runtime, "c-jo", "k-ada", [14, 15, 20], name="Jo")
+    client_with_scores(runtime, "c-sam", "k-ada", [18, 14, 11], name="Sam")
+    server = LiveServer(create_app(runtime.config, runtime)).start()
+    token = issue_token(runtime.config.auth_secret, "ada", "clinician", "k-ada")
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    try:
+        page.goto(f"{server.url}/login?token={token}&next=/dashboard")
+        rows = page.locator("table.caseload tbody tr")
+        assert rows.count() == 2 and "Jo" in rows.nth(0).inner_text()
+        assert "off track" in rows.nth(0).inner_text()
+
+        page.get_by_role("link", name="Jo").click()
+        chart = page.locator("svg.progress-chart")
+        assert chart.count() == 1
+        assert chart.locator("polyline.scores").count() == 1 and chart.locator("polyline.expected").count() == 1
+        assert chart.locator(".alert-marker").count() == 1
+        assert "session 1 14, session 2 15, session 3 20" in chart.locator("desc").text_content()
+        page.get_by_text("Answers to each question").click()
+        assert page.locator("table.answers").is_visible()
+        page.screenshot(path=str(tmp_path / "client.png"), full_page=True)
+
+        page.locator("ul.alerts a").first.click()
+        assert "rose from 14" in page.locator(".explanation").inner_text()
+        page.get_by_role("button", name="Acknowledge").click()
+        assert page.locator("#alert-status").inner_text() == "acknowledged"
+        page.get_by_role("button", name="Resolve").click()  # empty note: refused by the browser or the server
+        page.get_by_label("What was done").fill("Reviewed in session; plan changed.")
+        page.get_by_role("button", name="Resolve").click()
+        assert page.locator("#alert-status").inner_text() == "resolved"
+    finally:
+        page.context.close()
+        server.stop()
