@@ -129,3 +129,53 @@ def test_shipped_measures_carry_loinc_codes_and_sources():
     assert [i["loinc"] for i in PHQ9.items][8] == "44260-8"
     assert GAD7.loinc["total"] == "70274-6"
     assert all(m.sources and m.licence for m in measures.catalog().values())
+
+
+CORE10 = measures.get("core10")
+PCL5 = measures.get("pcl5")
+WHO5 = measures.get("who5")
+
+
+def test_core10_reverse_scores_items_2_and_3_and_flags_item_6():
+    worst = {str(i): 4 for i in range(1, 11)} | {"2": 0, "3": 0, "6": 0}  # no support, cannot cope, no plans
+    result = score(CORE10, worst)
+    assert result.total == 36 and not result.has_risk
+    assert score(CORE10, {**worst, "6": 1}).risk_items == [{"item": "6", "value": 1, "severity": "urgent"}]
+    best = {str(i): 0 for i in range(1, 11)} | {"2": 4, "3": 4}
+    assert score(CORE10, best).total == 0
+
+
+def test_core10_prorates_one_missing_item_but_never_the_risk_item():
+    answers = {str(i): 2 for i in range(1, 11)} | {"2": 2, "3": 2}
+    answers["5"] = None  # nine answered, each scoring 2: 18 -> 18 / 9 * 10 = 20
+    result = score(CORE10, answers)
+    assert result.prorated and result.total == 20
+    with pytest.raises(InvalidAnswers) as err:
+        score(CORE10, {**answers, "5": 2, "6": None})
+    assert "cannot be skipped" in err.value.problems["6"]
+    with pytest.raises(InvalidAnswers):
+        score(CORE10, {**answers, "7": None})  # two missing: too many
+
+
+def test_core10_clinical_cutoff_and_reliable_change_at_ninety_percent():
+    from services.feedback.change import classify, in_clinical_range
+
+    assert in_clinical_range(CORE10, 11) and not in_clinical_range(CORE10, 10)
+    assert classify(CORE10, 20, 14) == "improved" and classify(CORE10, 14, 20) == "deteriorated"
+    assert classify(CORE10, 15, 9) == "recovered"
+
+
+def test_pcl5_sum_and_provisional_cutoff():
+    from services.feedback.change import in_clinical_range
+
+    result = score(PCL5, {str(i): 2 for i in range(1, 21)})
+    assert result.total == 40 and in_clinical_range(PCL5, 33) and not in_clinical_range(PCL5, 32)
+    assert score(PCL5, {str(i): 4 for i in range(1, 21)}).total == 80
+
+
+def test_who5_higher_is_better_below_13_is_poor():
+    from services.feedback.change import classify, in_clinical_range
+
+    assert score(WHO5, {str(i): 5 for i in range(1, 6)}).total == 25
+    assert in_clinical_range(WHO5, 12) and not in_clinical_range(WHO5, 13)
+    assert classify(WHO5, 10, 16) == "recovered" and classify(WHO5, 16, 13) == "deteriorated"
