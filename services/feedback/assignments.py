@@ -50,6 +50,7 @@ def issue(
     )
     if not client.consent_email:
         assignment.status = "no_consent"  # visible to staff: no questionnaire went out, and why
+        assignment.skip_reason = "the client has not consented to questionnaires by email"
         session.add(assignment)
         return assignment
     token = secrets.token_urlsafe(32)

@@ -7,13 +7,13 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from flask.views import MethodView
 from flask_smorest import Blueprint as ApiBlueprint
 from markupsafe import Markup
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from services.feedback import alerts, caseload, measures
 from services.feedback.change import reliable_change_points
 from services.feedback.chart import progress_svg
-from services.feedback.models import Alert, Assignment
+from services.feedback.models import Alert, Assignment, MeasurementPlan
 from shared.auth import current_principal, require
 from shared.db import utcnow
 from shared.forms import check_csrf, csrf_token
@@ -79,9 +79,26 @@ class ResolveIn(Schema):
 
 class QuestionnaireStatusOut(Schema):
     assignment_id = fields.String(attribute="id")
+    trigger = fields.String()
+    session_number = fields.Integer(allow_none=True)
     issued_at = fields.AwareDateTime()
     status = fields.String()
+    skip_reason = fields.String(allow_none=True)
     completed_at = fields.AwareDateTime(allow_none=True)
+
+
+def _known_measures(values: list[str]) -> None:
+    unknown = sorted(set(values) - set(measures.catalog()))
+    if unknown:
+        raise ValidationError(f"Unknown measure(s): {', '.join(unknown)}.")
+
+
+class PlanSchema(Schema):
+    intake_measures = fields.List(fields.String(), required=True, validate=_known_measures)
+    session_measures = fields.List(fields.String(), required=True, validate=_known_measures)
+    every_n_sessions = fields.Integer(load_default=1, validate=validate.Range(min=1, max=52))
+    min_days_between = fields.Integer(load_default=0, validate=validate.Range(min=0, max=365))
+    scope = fields.String(dump_only=True)
 
 
 @api.route("/caseload")
@@ -181,6 +198,66 @@ def resolve_alert(data, alert_id):
     with _sessions()() as session, session.begin():
         alert = caseload.visible_alert(session, g.principal, alert_id)
         return alerts.resolve(session, alert, g.principal.subject, data["note"], utcnow())
+
+
+def _plan_out(session, scope: str) -> dict:
+    """The plan in force for ``scope`` (a client id, or "practice")."""
+    from services.feedback.handlers import plan_for
+
+    return {**plan_for(session, scope, current_app.extensions["feedback_settings"]).as_dict(), "scope": scope}
+
+
+def _save_plan(session, scope: str, data: dict) -> dict:
+    session.merge(MeasurementPlan(scope=scope, updated_by=g.principal.subject, **data))
+    session.flush()
+    return _plan_out(session, scope)
+
+
+@api.route("/plans/practice")
+class PracticePlan(MethodView):
+    decorators = [require(*CLINICAL)]
+
+    @api.response(200, PlanSchema)
+    def get(self):
+        """The practice's default measurement plan."""
+        with _sessions()() as session:
+            return _plan_out(session, "practice")
+
+    @api.arguments(PlanSchema)
+    @api.response(200, PlanSchema)
+    def put(self, data):
+        if g.principal.role not in ("supervisor", "admin"):
+            abort(403)
+        with _sessions()() as session, session.begin():
+            return _save_plan(session, "practice", data)
+
+
+@api.route("/clients/<client_id>/plan")
+class ClientPlan(MethodView):
+    decorators = [require(*CLINICAL)]
+
+    @api.response(200, PlanSchema)
+    def get(self, client_id):
+        """The plan in force for this client (their own, else the practice's)."""
+        with _sessions()() as session:
+            caseload.visible_client(session, g.principal, client_id)
+            return _plan_out(session, client_id)
+
+    @api.arguments(PlanSchema)
+    @api.response(200, PlanSchema)
+    def put(self, data, client_id):
+        with _sessions()() as session, session.begin():
+            caseload.visible_client(session, g.principal, client_id)
+            return _save_plan(session, client_id, data)
+
+    @api.response(204)
+    def delete(self, client_id):
+        """Back to the practice plan."""
+        with _sessions()() as session, session.begin():
+            caseload.visible_client(session, g.principal, client_id)
+            row = session.get(MeasurementPlan, client_id)
+            if row is not None:
+                session.delete(row)
 
 
 # -- pages ---------------------------------------------------------------------------------------------------

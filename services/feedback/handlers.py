@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.feedback import assignments
-from services.feedback.models import ClientRecord, ClinicianRecord
+from services.feedback import assignments, plans
+from services.feedback.models import Assignment, ClientRecord, ClinicianRecord, MeasurementPlan
+from services.feedback.plans import Plan
 from shared.db import utcnow
 from shared.errors import PermanentError
 from shared.events.envelope import Event
@@ -35,24 +37,63 @@ def upsert_clinician(session: Session, event: Event) -> None:
     session.merge(ClinicianRecord(id=d["clinician_id"], name=d["name"], active=d["active"]))
 
 
-def make_session_completed(settings):
-    """``settings`` carries the plan (measures per session), link lifetime and public URL."""
+def plan_for(session: Session, client_id: str, settings) -> Plan:
+    """The client's own plan, else the practice's, else the configured default."""
+    for scope in (client_id, "practice"):
+        row = session.get(MeasurementPlan, scope)
+        if row is not None:
+            return Plan(row.intake_measures, row.session_measures, row.every_n_sessions, row.min_days_between)
+    return settings.default_plan()
 
+
+def _known_client(session: Session, client_id: str) -> ClientRecord:
+    client = session.get(ClientRecord, client_id)
+    if client is None:
+        # Scheduling's events share one partition per client, so client.registered always comes first;
+        # a missing client means a broken stream, which retrying cannot fix.
+        raise PermanentError("an event for a client feedback has never seen")
+    return client
+
+
+def make_session_completed(settings):
     def issue_after_session(session: Session, event: Event) -> None:
         d = event.data
-        client = session.get(ClientRecord, d["client_id"])
-        if client is None:
-            # Scheduling's events share one partition per client, so client.registered always comes first;
-            # a missing client means a broken stream, which retrying cannot fix.
-            raise PermanentError("session.completed for a client feedback has never seen")
+        client = _known_client(session, d["client_id"])
+        now = utcnow()
+        plan = plan_for(session, client.id, settings)
+        last = session.scalar(
+            select(func.max(Assignment.issued_at)).where(
+                Assignment.client_id == client.id,
+                Assignment.episode_id == client.episode_id,
+                Assignment.token_hash.is_not(None),
+            )
+        )
+        why_not = plans.due_after_session(plan, d["session_number"], last, now)
+        if why_not:
+            session.add(
+                Assignment(
+                    client_id=client.id,
+                    clinician_id=d["clinician_id"],
+                    episode_id=client.episode_id,
+                    appointment_id=d["appointment_id"],
+                    source_event_id=event.id,
+                    trigger="session",
+                    session_number=d["session_number"],
+                    measures=[],
+                    status="skipped",
+                    skip_reason=why_not,
+                    issued_at=now,
+                )
+            )
+            return
         assignments.issue(
             session,
             client=client,
             clinician_id=d["clinician_id"],
-            measures=list(settings.session_measures),
+            measures=list(plan.session_measures),
             trigger="session",
             source=event,
-            now=utcnow(),
+            now=now,
             ttl=timedelta(hours=settings.link_ttl_hours),
             base_url=settings.public_url,
             appointment_id=d["appointment_id"],
@@ -60,6 +101,38 @@ def make_session_completed(settings):
         )
 
     return issue_after_session
+
+
+def make_intake_baseline(settings):
+    def issue_baseline(session: Session, event: Event) -> None:
+        """The episode's first booking sends the intake measures, so there is a baseline before session one."""
+        d = event.data
+        client = _known_client(session, d["client_id"])
+        now = utcnow()
+        if d["starts_at"] <= now:
+            return  # entered after it started: the session questionnaire follows straight away
+        already = session.scalar(
+            select(Assignment.id)
+            .where(Assignment.client_id == client.id, Assignment.episode_id == client.episode_id)
+            .limit(1)
+        )
+        plan = plan_for(session, client.id, settings)
+        if already or not plan.intake_measures:
+            return
+        assignments.issue(
+            session,
+            client=client,
+            clinician_id=d["clinician_id"],
+            measures=list(plan.intake_measures),
+            trigger="intake",
+            source=event,
+            now=now,
+            ttl=timedelta(hours=settings.link_ttl_hours),
+            base_url=settings.public_url,
+            appointment_id=d["appointment_id"],
+        )
+
+    return issue_baseline
 
 
 def handlers(settings) -> dict:
@@ -70,4 +143,5 @@ def handlers(settings) -> dict:
         "attune.scheduling.clinician.registered": upsert_clinician,
         "attune.scheduling.clinician.updated": upsert_clinician,
         "attune.scheduling.session.completed": make_session_completed(settings),
+        "attune.scheduling.appointment.booked": make_intake_baseline(settings),
     }

@@ -56,7 +56,9 @@ class Assignment(Base):
     session_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
     measures: Mapped[list] = mapped_column(JSON)
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
-    status: Mapped[str] = mapped_column(String(12), default="open")  # open, completed, expired, no_consent
+    # open, completed, expired; no_consent or skipped (no link, with the reason in skip_reason)
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    skip_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -108,3 +110,17 @@ class Alert(Base):
     resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_alerts_client_rule_status", "client_id", "rule", "status"),)
+
+
+class MeasurementPlan(Base):
+    """The practice default (scope "practice") or one client's override (scope = the client id)."""
+
+    __tablename__ = "measurement_plans"
+
+    scope: Mapped[str] = mapped_column(String(36), primary_key=True)
+    intake_measures: Mapped[list] = mapped_column(JSON)
+    session_measures: Mapped[list] = mapped_column(JSON)
+    every_n_sessions: Mapped[int] = mapped_column(Integer, default=1)
+    min_days_between: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
