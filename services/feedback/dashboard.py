@@ -3,6 +3,8 @@ as pages. Every read goes through caseload.py's role checks."""
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint as ApiBlueprint
@@ -143,6 +145,25 @@ class Responses(MethodView):
             return session.scalars(
                 select(Response).where(Response.client_id == client.id).order_by(Response.completed_at)
             ).all()
+
+
+@api.route("/clients/<client_id>/fhir")
+class FhirExport(MethodView):
+    decorators = [require(*CLINICAL)]
+
+    @api.doc(responses={200: {"description": "A FHIR R4 Bundle (application/fhir+json)"}})
+    def get(self, client_id):
+        """The client's questionnaires as FHIR: QuestionnaireResponses and total-score Observations."""
+        from services.feedback.fhir_export import client_bundle
+        from services.feedback.models import Response
+
+        with _sessions()() as session:
+            client = caseload.visible_client(session, g.principal, client_id)
+            responses = session.scalars(
+                select(Response).where(Response.client_id == client.id).order_by(Response.completed_at)
+            ).all()
+            body = client_bundle(client.id, list(responses))
+        return current_app.response_class(json.dumps(body), mimetype="application/fhir+json")
 
 
 @api.route("/clients/<client_id>/questionnaires")

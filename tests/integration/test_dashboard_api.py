@@ -76,3 +76,24 @@ def test_alerts_are_acknowledged_and_resolved_with_a_note(fb):
     assert c.get("/api/alerts", headers=lin).json == []
     with runtime.sessions() as s:
         assert "attune.feedback.alert.resolved" in s.scalars(select(OutboxMessage.event_type)).all()
+
+
+def test_fhir_export_uses_the_total_score_code_and_links_the_response(fb):
+    from fhir.resources.R4B.bundle import Bundle
+
+    c, as_, _ = fb
+    r = c.get("/api/clients/c-kim/fhir", headers=as_("clinician", "k-lin"))
+    assert r.status_code == 200 and r.mimetype == "application/fhir+json"
+    bundle = Bundle.model_validate(r.json)  # valid FHIR
+    resources = [e.resource for e in bundle.entry]
+    responses = [x for x in resources if x.__resource_type__ == "QuestionnaireResponse"]
+    observations = [x for x in resources if x.__resource_type__ == "Observation"]
+    assert len(responses) == len(observations) == 2
+    obs = observations[1]
+    assert obs.code.coding[0].code == "44261-6"  # the total score, not the panel (44249-1)
+    assert obs.category[0].coding[0].code == "survey" and obs.valueInteger == 12
+    assert obs.derivedFrom[0].reference == f"QuestionnaireResponse/{responses[1].id}"
+    item9 = next(i for i in responses[1].item if i.linkId == "9")
+    assert item9.answer[0].valueCoding.code == "LA6569-3"  # "Several days" (1)
+    assert item9.definition == "http://loinc.org/44260-8"
+    assert c.get("/api/clients/c-kim/fhir", headers=as_("clinician", "k-ada")).status_code == 404
