@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -95,3 +95,48 @@ def test_keyboard_only_client_can_answer(phone, form_link):
     page.keyboard.press("ArrowDown")  # arrows move within the radio group
     assert page.evaluate("document.activeElement.id") == "phq9-1-1"
     assert page.locator("#phq9-1-1").is_checked()
+
+
+def test_an_expired_link_shows_a_kind_page_that_reveals_nothing(phone, form_link, tmp_path):
+    from sqlalchemy import create_engine, update
+
+    from services.feedback.models import Assignment
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'f.db'}")
+    with engine.begin() as conn:
+        conn.execute(update(Assignment).values(expires_at=datetime(2020, 1, 1, tzinfo=UTC)))
+    engine.dispose()
+    phone.goto(form_link)
+    assert phone.locator("h1").inner_text() == "This link can no longer be used"
+    assert "Jo" not in phone.content() and "PHQ" not in phone.content()
+    assert phone.evaluate("document.querySelector('meta[name=referrer]').content") == "no-referrer"
+
+
+def test_a_double_submit_counts_once(form_link, tmp_path):
+    """Two tabs submit the same questionnaire: the second gets the used-link page and changes nothing."""
+    import requests
+    from sqlalchemy import create_engine, func, select
+
+    from services.feedback.models import Response
+    from shared.messaging.tables import OutboxMessage
+
+    def tab():
+        s = requests.Session()
+        csrf = re.search(r'name="csrf" value="([^"]+)"', s.get(form_link).text).group(1)
+        return s, csrf
+
+    answers = {f"phq9.{i}": "1" for i in range(1, 10)} | {f"gad7.{i}": "0" for i in range(1, 8)}
+    (first, c1), (second, c2) = tab(), tab()
+    assert first.post(form_link, data={"csrf": c1, **answers}).status_code == 200
+    again = second.post(form_link, data={"csrf": c2, **answers})
+    assert again.status_code == 404 and "can no longer be used" in again.text
+    engine = create_engine(f"sqlite:///{tmp_path / 'f.db'}")
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Response)) == 2  # PHQ-9 and GAD-7, once
+        completed = conn.scalar(
+            select(func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.event_type == "attune.feedback.questionnaire.completed")
+        )
+        assert completed == 1
+    engine.dispose()
