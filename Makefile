@@ -21,9 +21,10 @@ format:
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-bench: setup      ## speed figures, written to docs/performance.md
+bench: setup      ## speed and alert-accuracy figures, written to docs/
 	.venv/bin/pip install -q -e '.[dev,bench]'
 	.venv/bin/python -m bench.availability
+	.venv/bin/python -m bench.alert_accuracy
 
 clean:
 	rm -rf var .pytest_cache
