@@ -179,3 +179,12 @@ def test_who5_higher_is_better_below_13_is_poor():
     assert score(WHO5, {str(i): 5 for i in range(1, 6)}).total == 25
     assert in_clinical_range(WHO5, 12) and not in_clinical_range(WHO5, 13)
     assert classify(WHO5, 10, 16) == "recovered" and classify(WHO5, 16, 13) == "deteriorated"
+
+
+def test_oq45_reverse_scoring_and_item_8():
+    oq = measures.get("oq45")
+    all_zero = {str(i): 0 for i in range(1, 46)}
+    assert score(oq, all_zero).total == 9 * 4  # the nine reverse-scored items count 4 when answered "Never"
+    assert score(oq, {**all_zero, **{k: 4 for k in oq.reverse_items}}).total == 0
+    assert score(oq, {**all_zero, "8": 2}).risk_items[0]["severity"] == "urgent"
+    assert "no item text" in oq.licence
