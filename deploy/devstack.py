@@ -55,6 +55,19 @@ def seed_once() -> dict | None:
     return ids
 
 
+def first_clinician_id() -> str | None:
+    from services.scheduling.cli import DEMO_CLINICIANS
+    from services.scheduling.models import Clinician
+    from shared.config import ServiceConfig
+    from shared.runtime import Runtime
+
+    runtime = Runtime.build(ServiceConfig.from_env("scheduling", wake_port=None))
+    with runtime.sessions() as session:
+        found = session.scalar(select(Clinician.id).where(Clinician.email == DEMO_CLINICIANS[0][1]))
+    runtime.engine.dispose()
+    return found
+
+
 def main() -> int:
     os.chdir(ROOT)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as cleanly as on Ctrl-C
@@ -86,6 +99,7 @@ def main() -> int:
 
     secret = os.environ.get("ATTUNE_AUTH_SECRET", "dev-only-auth-secret-change-me")
     desk = issue_token(secret, "demo-frontdesk", "frontdesk")
+    therapist = issue_token(secret, "demo-clinician", "clinician", first_clinician_id())
     print(
         f"""
 Attune is starting:
@@ -97,6 +111,9 @@ Attune is starting:
 
 Front desk (opens the day calendar, signed in for 12 h):
   http://127.0.0.1:8001/login?token={desk}&next=/desk/day
+
+Therapist dashboard (Dr Ada Okafor's caseload, signed in for 12 h):
+  http://127.0.0.1:8002/login?token={therapist}&next=/dashboard
 
 A front-desk token for the API (valid 12 h):
   export TOKEN={desk}
