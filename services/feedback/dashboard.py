@@ -16,9 +16,9 @@ from services.feedback import alerts, caseload, measures
 from services.feedback.change import reliable_change_points
 from services.feedback.chart import progress_svg
 from services.feedback.models import Alert, Assignment, MeasurementPlan
-from shared.auth import current_principal, require
+from shared.auth import require
 from shared.db import utcnow
-from shared.forms import check_csrf, csrf_token
+from shared.forms import guard_staff_pages
 from shared.web import runtime_of
 
 api = ApiBlueprint("clinical", __name__, url_prefix="/api", description="Caseload, progress and alerts")
@@ -284,18 +284,7 @@ class ClientPlan(MethodView):
 # -- pages ---------------------------------------------------------------------------------------------------
 
 
-@pages.before_request
-def _signed_in():
-    principal = current_principal()
-    if principal is None:
-        return render_template("dashboard/signin.html"), 401
-    if principal.role not in CLINICAL:
-        abort(403)
-    g.principal = principal
-    g.csrf = csrf_token(principal.subject)
-    if request.method == "POST":
-        check_csrf(principal.subject)
-    return None
+guard_staff_pages(pages, read=CLINICAL, write=CLINICAL, signin_template="dashboard/signin.html")
 
 
 @pages.get("/dashboard")

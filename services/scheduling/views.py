@@ -14,9 +14,8 @@ from services.scheduling import directory, series
 from services.scheduling.booking import RuleViolation
 from services.scheduling.models import Appointment, AppointmentChange, AppointmentType, Client, Clinician, Room
 from services.scheduling.recurrence import RecurrenceError, Rule
-from shared.auth import current_principal
 from shared.db import utcnow
-from shared.forms import check_csrf, csrf_token
+from shared.forms import guard_staff_pages
 from shared.web import runtime_of
 
 bp = Blueprint("desk", __name__, template_folder="templates", static_folder="static", static_url_path="/desk/static")
@@ -28,20 +27,7 @@ def _tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["PRACTICE_TIMEZONE"])
 
 
-@bp.before_request
-def _staff_only():
-    principal = current_principal()
-    if principal is None:
-        return render_template("desk/signin.html"), 401
-    if principal.role not in STAFF:
-        abort(403)
-    g.principal = principal
-    g.csrf = csrf_token(principal.subject)
-    if request.method == "POST":
-        if principal.role not in DESK:
-            abort(403)
-        check_csrf(principal.subject)
-    return None
+guard_staff_pages(bp, read=STAFF, write=DESK, signin_template="desk/signin.html")
 
 
 def _local(dt: datetime) -> datetime:

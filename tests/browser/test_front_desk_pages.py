@@ -8,26 +8,20 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from services.scheduling import create_app
-from services.scheduling.cli import create_practice
 from services.scheduling.models import Appointment
-from shared.auth import issue_token
-from shared.db import transaction
 from shared.messaging.tables import OutboxMessage
+from tests.support.apps import make_scheduling
 from tests.support.live import LiveServer
-from tests.support.stack import service_runtime
 
 LONDON = ZoneInfo("Europe/London")
 
 
 @pytest.fixture
 def desk(tmp_path, browser):
-    runtime = service_runtime("scheduling", f"sqlite:///{tmp_path / 's.db'}", "127.0.0.1:1", wake_port=None)
-    with transaction(runtime.sessions) as s:
-        create_practice(s)
-    app = create_app(runtime.config, runtime)
+    made = make_scheduling(f"sqlite:///{tmp_path / 's.db'}")
+    runtime, app = made.runtime, made.app
     server = LiveServer(app).start()
-    token = issue_token(runtime.config.auth_secret, "desk-1", "frontdesk")
+    token = made.token()
     api = app.test_client()
     api.post(
         "/api/clinicians",

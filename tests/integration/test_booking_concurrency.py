@@ -7,24 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from services.scheduling import create_app
-from services.scheduling.cli import create_practice
 from services.scheduling.models import Appointment
-from shared.auth import issue_token
-from shared.db import transaction
 from shared.messaging.tables import OutboxMessage
-from tests.support.stack import service_runtime
+from tests.support.apps import make_scheduling
 
 PARALLEL = 8
 
 
 def _app(db_url):
-    runtime = service_runtime("scheduling", db_url, "127.0.0.1:1", wake_port=None)
-    with transaction(runtime.sessions) as s:
-        create_practice(s)
-    app = create_app(runtime.config, runtime)
-    headers = {"Authorization": "Bearer " + issue_token(runtime.config.auth_secret, "desk", "frontdesk")}
-    return app, runtime, headers
+    made = make_scheduling(db_url)
+    return made.app, made.runtime, made.headers()
 
 
 def test_parallel_bookings_of_one_slot_have_one_winner(db_url):

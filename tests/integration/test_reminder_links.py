@@ -11,22 +11,17 @@ from sqlalchemy import select
 
 from services.notifications.scheduled import reminder_link, unsubscribe_link
 from services.notifications.settings import NotifySettings
-from services.scheduling import create_app
-from services.scheduling.cli import create_practice
 from shared.auth import issue_token
 from shared.db import transaction
 from shared.messaging.tables import OutboxMessage
+from tests.support.apps import make_scheduling
 from tests.support.stack import service_runtime
 
 
 @pytest.fixture
 def desk(tmp_path):
-    runtime = service_runtime("scheduling", f"sqlite:///{tmp_path / 's.db'}", "127.0.0.1:1", wake_port=None)
-    with transaction(runtime.sessions) as s:
-        create_practice(s)
-    app = create_app(runtime.config, runtime)
-    client = app.test_client()
-    h = {"Authorization": "Bearer " + issue_token(runtime.config.auth_secret, "desk", "frontdesk")}
+    made = make_scheduling(f"sqlite:///{tmp_path / 's.db'}")
+    runtime, client, h = made.runtime, made.app.test_client(), made.headers()
     clinician = client.post("/api/clinicians", headers=h, json={"name": "Dr A", "email": "a@p.example"}).json
     person = client.post("/api/clients", headers=h, json={"legal_name": "Jo Bloggs", "email": "jo@example.org"}).json
 

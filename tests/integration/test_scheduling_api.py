@@ -8,25 +8,17 @@ import pytest
 from icalendar import Calendar
 from sqlalchemy import func, select
 
-from services.scheduling import create_app
-from services.scheduling.cli import create_practice
 from services.scheduling.models import Appointment, Client, Clinician
-from shared.auth import issue_token
-from shared.db import transaction
 from shared.messaging.tables import OutboxMessage
-from tests.support.stack import service_runtime
+from tests.support.apps import make_scheduling
 
 
 class Api:
     def __init__(self, db_url):
-        self.runtime = service_runtime("scheduling", db_url, "127.0.0.1:1", wake_port=None)
-        with transaction(self.runtime.sessions) as s:
-            create_practice(s)
-        self.app = create_app(self.runtime.config, self.runtime)
+        made = make_scheduling(db_url)
+        self.runtime, self.app = made.runtime, made.app
         self.c = self.app.test_client()
-        secret = self.runtime.config.auth_secret
-        self.desk = {"Authorization": "Bearer " + issue_token(secret, "desk", "frontdesk")}
-        self.clinician_h = {"Authorization": "Bearer " + issue_token(secret, "k", "clinician")}
+        self.desk, self.clinician_h = made.headers(), made.headers("clinician", "k")
 
     def post(self, path, json=None, headers=None, **kw):
         return self.c.post(path, json=json, headers={**self.desk, **(headers or {})}, **kw)

@@ -8,24 +8,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from services.scheduling import create_app
-from services.scheduling.cli import create_practice
 from services.scheduling.models import Appointment, Series
-from shared.auth import issue_token
-from shared.db import transaction, utcnow
-from tests.support.stack import service_runtime
+from shared.db import utcnow
+from tests.support.apps import make_scheduling
 
 LONDON = ZoneInfo("Europe/London")
 
 
 @pytest.fixture
 def api(db_url):
-    runtime = service_runtime("scheduling", db_url, "127.0.0.1:1", wake_port=None)
-    with transaction(runtime.sessions) as s:
-        create_practice(s)
-    app = create_app(runtime.config, runtime)
-    c = app.test_client()
-    h = {"Authorization": "Bearer " + issue_token(runtime.config.auth_secret, "desk", "frontdesk")}
+    made = make_scheduling(db_url)
+    runtime, c, h = made.runtime, made.app.test_client(), made.headers()
     clinician = c.post(
         "/api/clinicians",
         headers=h,
