@@ -190,7 +190,8 @@ def book(session: Session, req: BookingRequest, now: datetime, by: str | None = 
     return appt
 
 
-def _load_for_change(session: Session, appointment_id: str, expected_version: int | None) -> Appointment:
+def load_for_change(session: Session, appointment_id: str, expected_version: int | None) -> Appointment:
+    """The appointment, locked for the change, or StaleVersion when If-Match named an older version."""
     appt = get_or_404(session, Appointment, appointment_id, lock=True)
     if expected_version is not None and appt.version != expected_version:
         raise StaleVersion(appt.version)
@@ -224,7 +225,7 @@ def reschedule(
 ) -> Appointment:
     """Move a booked appointment (same identity, history kept). ``checked``: the caller (a series edit) has
     already checked the new slot against everything but the series' own moving occurrences."""
-    appt = _load_for_change(session, appointment_id, expected_version)
+    appt = load_for_change(session, appointment_id, expected_version)
     booking.check_transition(appt.status, "reschedule", Slot(appt.starts_at, appt.ends_at), now)
     clinician = _lock(session, Clinician, appt.clinician_id)
     _lock(session, Client, appt.client_id)
@@ -280,7 +281,7 @@ def cancel(
     by: str | None = None,
     expected_version: int | None = None,
 ) -> Appointment:
-    appt = _load_for_change(session, appointment_id, expected_version)
+    appt = load_for_change(session, appointment_id, expected_version)
     booking.check_transition(appt.status, "cancel", Slot(appt.starts_at, appt.ends_at), now)
     appt.status = booking.CANCELLED
     appt.cancelled_by = cancelled_by
@@ -308,7 +309,7 @@ def cancel(
 def check_in(
     session: Session, appointment_id: str, now: datetime, *, by: str | None = None, expected_version: int | None = None
 ) -> Appointment:
-    appt = _load_for_change(session, appointment_id, expected_version)
+    appt = load_for_change(session, appointment_id, expected_version)
     appt.status = booking.check_transition(appt.status, "check_in", Slot(appt.starts_at, appt.ends_at), now)
     appt.checked_in_at = now
     _record(session, appt, "checked_in", now, by)
@@ -330,7 +331,7 @@ def check_in(
 def mark_no_show(
     session: Session, appointment_id: str, now: datetime, *, by: str | None = None, expected_version: int | None = None
 ) -> Appointment:
-    appt = _load_for_change(session, appointment_id, expected_version)
+    appt = load_for_change(session, appointment_id, expected_version)
     appt.status = booking.check_transition(appt.status, "no_show", Slot(appt.starts_at, appt.ends_at), now)
     _record(session, appt, "no_show", now, by)
     session.flush()
@@ -351,7 +352,7 @@ def mark_no_show(
 def complete(
     session: Session, appointment_id: str, now: datetime, *, by: str | None = None, expected_version: int | None = None
 ) -> Appointment:
-    appt = _load_for_change(session, appointment_id, expected_version)
+    appt = load_for_change(session, appointment_id, expected_version)
     appt.status = booking.check_transition(appt.status, "complete", Slot(appt.starts_at, appt.ends_at), now)
     appt.completed_at = now
     appt_type = session.get(AppointmentType, appt.type_id)
@@ -381,7 +382,7 @@ def complete(
 
 
 def set_confirmation(session: Session, appointment_id: str, confirmation: str, now: datetime) -> Appointment:
-    appt = _load_for_change(session, appointment_id, None)
+    appt = load_for_change(session, appointment_id, None)
     if appt.status != booking.BOOKED:
         raise booking.IllegalTransition(f"This appointment is {appt.status.replace('_', '-')}.")
     if appt.confirmation != confirmation:

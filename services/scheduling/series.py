@@ -135,9 +135,7 @@ def reschedule_series(
     by: str | None = None,
     expected_version: int | None = None,
 ) -> list[Appointment]:
-    anchor = get_or_404(session, Appointment, appointment_id, lock=True)
-    if expected_version is not None and anchor.version != expected_version:
-        raise appts.StaleVersion(anchor.version)
+    anchor = appts.load_for_change(session, appointment_id, expected_version)
     if scope == THIS or anchor.series_id is None:
         return [
             appts.reschedule(session, appointment_id, starts_at, ends_at, now, by=by, override_reason=override_reason)
@@ -199,9 +197,7 @@ def cancel_series(
     by: str | None = None,
     expected_version: int | None = None,
 ) -> list[Appointment]:
-    anchor = get_or_404(session, Appointment, appointment_id, lock=True)
-    if expected_version is not None and anchor.version != expected_version:
-        raise appts.StaleVersion(anchor.version)
+    anchor = appts.load_for_change(session, appointment_id, expected_version)
     chosen = targets(session, anchor, scope, now)
     if scope == FOLLOWING and anchor.series_id is not None and anchor in chosen:
         original = session.get(Series, anchor.series_id)
