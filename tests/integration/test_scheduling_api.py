@@ -277,3 +277,12 @@ def test_openapi_document_lists_every_endpoint(api):
         "/api/delivery-problems",
     ):
         assert path in spec["paths"]
+
+
+def test_the_docs_page_lists_every_operation_without_outside_scripts(api):
+    page = api.c.get("/docs")
+    assert page.status_code == 200 and b"<script" not in page.data
+    assert page.data.count(b"<section>") == sum(
+        len([m for m in item if m in ("get", "post", "put", "patch", "delete")])
+        for item in api.c.get("/openapi.json").json["paths"].values()
+    )
