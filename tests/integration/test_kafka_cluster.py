@@ -1,0 +1,103 @@
+"""The three-broker cluster on loopback (replication 3, min.insync.replicas 2): events keep flowing through the
+outbox relay with one broker down, and none is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer
+
+from deploy.kafka import broker
+from shared import worker
+from shared.events.catalog import ensure_all_topics, topic_for
+from shared.events.envelope import Event
+from shared.messaging.outbox import emit
+from tests.support.ports import free_port
+from tests.support.stack import service_runtime
+
+
+def _client(i: int) -> dict:
+    return {
+        "client_id": f"c{i}",
+        "clinician_id": None,
+        "episode_id": None,
+        "preferred_name": "Jo",
+        "email": None,
+        "timezone": "Europe/London",
+        "consent_email": False,
+        "status": "active",
+    }
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    base = free_port()
+    while not all(_free(base + k) for k in range(6)):
+        base = free_port()
+    try:
+        nodes = broker.start_cluster(tmp_path / "cluster", base)
+    except Exception as exc:  # noqa: BLE001 - a failure, never a skip
+        pytest.fail(f"could not start the three-broker cluster: {exc}", pytrace=False)
+    yield nodes
+    broker.stop(tmp_path / "cluster")
+
+
+def _free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_events_flow_with_one_of_three_brokers_down(cluster, tmp_path, monkeypatch):
+    bootstrap = ",".join(n.bootstrap for n in cluster)
+    monkeypatch.setenv("ATTUNE_KAFKA_NAMESPACE", f"t{uuid.uuid4().hex[:8]}")
+    ensure_all_topics(bootstrap, partitions=3, replication=3)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    described = admin.describe_topics([topic_for("scheduling")])[0]
+    admin.close()
+    assert all(len(p["replica_nodes"]) == 3 for p in described["partitions"])
+
+    runtime = service_runtime("scheduling", f"sqlite:///{tmp_path / 's.db'}", bootstrap)
+    relay, _ = worker.build(runtime, {}, [], poll_interval=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    ids = []
+    try:
+        for i in range(20):
+            with runtime.sessions() as s, s.begin():
+                ids.append(emit(s, "client.registered", _client(i), subject=f"c{i}").id)
+        _wait(lambda: relay.published == 20)
+
+        os.killpg(int(cluster[2].pid_file.read_text()), signal.SIGKILL)  # one broker dies
+        for i in range(20, 40):
+            with runtime.sessions() as s, s.begin():
+                ids.append(emit(s, "client.registered", _client(i), subject=f"c{i}").id)
+        _wait(lambda: relay.published == 40, timeout=120)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+    consumer = KafkaConsumer(
+        topic_for("scheduling"),
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=10_000,
+    )
+    seen = [Event.from_json(r.value).id for r in consumer]
+    consumer.close()
+    assert sorted(seen) == sorted(ids)  # all forty, each once
+
+
+def _wait(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
