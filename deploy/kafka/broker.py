@@ -201,7 +201,11 @@ def start_cluster(directory: Path, base_port: int = 19092) -> list[Node]:
         (node.directory / "server.properties").write_text(_properties(node, voters, 3, 2))
         _format(node, cluster_id)
         procs.append(_launch(node))
-    wait_until_ready(",".join(n.bootstrap for n in nodes), expected_brokers=3, timeout=120)
+    try:
+        wait_until_ready(",".join(n.bootstrap for n in nodes), expected_brokers=3, timeout=120)
+    except BrokerError:
+        stop(directory)  # never leave half a cluster running
+        raise
     return nodes
 
 

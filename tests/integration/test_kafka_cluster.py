@@ -36,15 +36,21 @@ def _client(i: int) -> dict:
 
 @pytest.fixture
 def cluster(tmp_path):
-    base = free_port()
-    while not all(_free(base + k) for k in range(6)):
+    last = None
+    for attempt in range(2):  # a port taken between our check and the JVM's bind: once more on fresh ports
+        directory = tmp_path / f"cluster{attempt}"
         base = free_port()
-    try:
-        nodes = broker.start_cluster(tmp_path / "cluster", base)
-    except Exception as exc:  # noqa: BLE001 - a failure, never a skip
-        pytest.fail(f"could not start the three-broker cluster: {exc}", pytrace=False)
+        while not all(_free(base + k) for k in range(6)):
+            base = free_port()
+        try:
+            nodes = broker.start_cluster(directory, base)
+            break
+        except Exception as exc:  # noqa: BLE001 - a failure, never a skip
+            last = exc
+    else:
+        pytest.fail(f"could not start the three-broker cluster: {last}", pytrace=False)
     yield nodes
-    broker.stop(tmp_path / "cluster")
+    broker.stop(directory)
 
 
 def _free(port: int) -> bool:
