@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.config import ServiceConfig
 from shared.db import make_engine, make_session_factory
 from shared.messaging.outbox import Waker, install_wake_hook
-from shared.messaging.tables import MessagingBase
 
 
 @dataclass
@@ -27,8 +26,3 @@ class Runtime:
         waker = Waker(config.wake_port)
         install_wake_hook(sessions, waker)
         return cls(config, engine, sessions, waker)
-
-    def create_all(self, *metadatas) -> None:
-        """Create tables directly (tests); deployments run the Alembic migrations instead."""
-        for metadata in (MessagingBase.metadata, *metadatas):
-            metadata.create_all(self.engine)

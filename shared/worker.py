@@ -29,14 +29,12 @@ def build(runtime: Runtime, handlers: dict, sources: list[str], **relay_opts) ->
         wake_port=cfg.wake_port,
         **relay_opts,
     )
+    topics = [topic_for(s) for s in sources]
     loop = ConsumerLoop(
         group=cfg.service,
-        topics=[topic_for(s) for s in sources],
         handlers=handlers,
         session_factory=runtime.sessions,
-        consumer_factory=lambda: make_consumer(
-            bootstrap, group_id(cfg.service), [topic_for(s) for s in sources], f"{cfg.service}-worker"
-        ),
+        consumer_factory=lambda: make_consumer(bootstrap, group_id(cfg.service), topics, f"{cfg.service}-worker"),
         producer_factory=lambda: make_producer(bootstrap, f"{cfg.service}-dlq"),
     )
     return relay, loop

@@ -55,7 +55,6 @@ class RetryPolicy:
 @dataclass
 class ConsumerLoop:
     group: str
-    topics: list[str]
     handlers: dict[str, Handler]  # keyed by full event type
     session_factory: sessionmaker[Session]
     consumer_factory: Callable[[], object]

@@ -12,6 +12,27 @@ import requests
 PHQ9_ALL_ZERO = {f"phq9.{i}": "0" for i in range(1, 10)}
 
 
+def _complete_past_session(stack, clinician, client, start, minutes=50) -> dict:
+    """Book a session that has already happened (override: outside hours) and complete it; the completion."""
+    h = stack.headers()
+    appt = requests.post(
+        stack.url("scheduling", "/api/appointments"),
+        headers=h,
+        json={
+            "client_id": client["id"],
+            "clinician_id": clinician["id"],
+            "type_id": "individual",
+            "starts_at": start.isoformat(),
+            "ends_at": (start + timedelta(minutes=minutes)).isoformat(),
+            "override_reason": "session entered after it happened",
+        },
+    )
+    assert appt.status_code == 201, appt.text
+    done = requests.post(stack.url("scheduling", f"/api/appointments/{appt.json()['id']}/complete"), headers=h)
+    assert done.status_code == 200, done.text
+    return done.json()
+
+
 def _register_and_complete(stack, client_email="jo.bloggs@example.org", therapist="dr.ada@practice.example"):
     h = stack.headers()
     r = requests.post(
@@ -36,22 +57,8 @@ def _register_and_complete(stack, client_email="jo.bloggs@example.org", therapis
             "clinician_id": clinician["id"],
         },
     ).json()
-    start = datetime.now(UTC) - timedelta(hours=3)
-    appt = requests.post(
-        stack.url("scheduling", "/api/appointments"),
-        headers=h,
-        json={
-            "client_id": client["id"],
-            "clinician_id": clinician["id"],
-            "type_id": "individual",
-            "starts_at": start.isoformat(),
-            "override_reason": "weekend session agreed",
-        },
-    )
-    assert appt.status_code == 201, appt.text
-    done = requests.post(stack.url("scheduling", f"/api/appointments/{appt.json()['id']}/complete"), headers=h)
-    assert done.status_code == 200, done.text
-    assert done.json()["session_number"] == 1
+    done = _complete_past_session(stack, clinician, client, datetime.now(UTC) - timedelta(hours=3))
+    assert done["session_number"] == 1
     return clinician, client
 
 
@@ -107,23 +114,7 @@ def test_reliable_deterioration_alerts_on_the_second_questionnaire(stack, mail):
     assert _submit(_link_in(first), baseline).status_code == 200  # total 7: no alert
 
     # A second session; its questionnaire comes back 7 points worse (14): a reliable deterioration (>= 6).
-    h = stack.headers()
-    start = datetime.now(UTC) - timedelta(minutes=20)
-    appt = requests.post(
-        stack.url("scheduling", "/api/appointments"),
-        headers=h,
-        json={
-            "client_id": client["id"],
-            "clinician_id": clinician["id"],
-            "type_id": "individual",
-            "starts_at": start.isoformat(),
-            "ends_at": (start + timedelta(minutes=10)).isoformat(),
-            "override_reason": "extra session",
-        },
-    )
-    assert appt.status_code == 201, appt.text
-    appt = appt.json()
-    done = requests.post(stack.url("scheduling", f"/api/appointments/{appt['id']}/complete"), headers=h).json()
+    done = _complete_past_session(stack, clinician, client, datetime.now(UTC) - timedelta(minutes=20), minutes=10)
     assert done["session_number"] == 2
     second = mail.wait_for(lambda m: m.to == "sam@example.org", count=2)[1]
     worse = {**baseline, "phq9.5": "2", "phq9.6": "2", "phq9.7": "2", "phq9.8": "1"}
@@ -159,23 +150,7 @@ def test_completing_emits_exactly_one_session_completed_with_its_number(stack):
 
     clinician, client = _register_and_complete(stack, "sam@example.org", "dr.s@practice.example")
     h = stack.headers()
-    start = datetime.now(UTC) - timedelta(minutes=90)
-    second = requests.post(
-        stack.url("scheduling", "/api/appointments"),
-        headers=h,
-        json={
-            "client_id": client["id"],
-            "clinician_id": clinician["id"],
-            "type_id": "individual",
-            "starts_at": start.isoformat(),
-            "ends_at": (start + timedelta(minutes=50)).isoformat(),
-            "override_reason": "test",
-        },
-    ).json()
-    assert (
-        requests.post(stack.url("scheduling", f"/api/appointments/{second['id']}/complete"), headers=h).status_code
-        == 200
-    )
+    second = _complete_past_session(stack, clinician, client, datetime.now(UTC) - timedelta(minutes=90))
     assert (
         requests.post(stack.url("scheduling", f"/api/appointments/{second['id']}/complete"), headers=h).status_code
         == 409

@@ -404,7 +404,7 @@ def test_a_redelivered_event_enqueues_nothing_new(notes, mail):
 
     spec = spec_named("questionnaire.issued")
     event = Event(type=spec.type, source="feedback", subject="c1", data=spec.validate_outgoing(issued()))
-    loop = ConsumerLoop("notifications", [], notes.handlers, notes.runtime.sessions, None, None)
+    loop = ConsumerLoop("notifications", notes.handlers, notes.runtime.sessions, None, None)
     record = Record(event.to_json().encode(), topic="attune.feedback")
     assert [loop.process(record, FakeProducer()) for _ in range(2)] == ["handled", "duplicate"]
     notes.dispatch(NOW + timedelta(days=3))

@@ -14,13 +14,16 @@ from kafka.errors import KafkaError
 from sqlalchemy import func, select
 
 from services import feedback, notifications, scheduling
+from services.feedback import worker as feedback_worker
 from services.feedback.handlers import handlers as feedback_handlers
 from services.feedback.settings import FeedbackSettings
+from services.notifications import worker as notifications_worker
 from services.notifications.deliveries import Dispatcher
 from services.notifications.handlers import make_handlers as notification_handlers
 from services.notifications.models import Delivery
 from services.notifications.settings import NotifySettings
 from services.notifications.smtp_channel import SmtpChannel
+from services.scheduling import worker as scheduling_worker
 from services.scheduling.handlers import HANDLERS as SCHEDULING_HANDLERS
 from shared import worker
 from shared.auth import issue_token
@@ -100,9 +103,9 @@ class Stack:
         self.feedback_settings = FeedbackSettings.from_config(self.services["feedback"].runtime.config)
         self.notify_settings = NotifySettings.from_config(self.services["notifications"].runtime.config)
         self.handlers = {
-            "scheduling": (SCHEDULING_HANDLERS, ["notifications"]),
-            "feedback": (feedback_handlers(self.feedback_settings), ["scheduling", "notifications"]),
-            "notifications": (notification_handlers(self.notify_settings), ["scheduling", "feedback"]),
+            "scheduling": (SCHEDULING_HANDLERS, scheduling_worker.SOURCES),
+            "feedback": (feedback_handlers(self.feedback_settings), feedback_worker.SOURCES),
+            "notifications": (notification_handlers(self.notify_settings), notifications_worker.SOURCES),
         }
         self.dispatcher = Dispatcher(
             self.services["notifications"].runtime.sessions, SmtpChannel(self.notify_settings), self.notify_settings

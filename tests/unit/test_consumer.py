@@ -10,7 +10,7 @@ from shared.events.catalog import spec_named
 from shared.events.envelope import Event
 from shared.logs import safe_error
 from shared.messaging.consumer import DEAD_LETTERED, DUPLICATE, HANDLED, IGNORED, ConsumerLoop, RetryPolicy
-from shared.messaging.tables import InboxMessage
+from shared.messaging.tables import InboxMessage, MessagingBase
 from shared.runtime import Runtime
 from tests.support.fakes import FakeProducer, Record
 
@@ -19,11 +19,10 @@ def _loop(tmp_path, handler):
     runtime = Runtime.build(
         ServiceConfig.from_env("feedback", database_url=f"sqlite:///{tmp_path}/f.db", wake_port=None)
     )
-    runtime.create_all()
+    MessagingBase.metadata.create_all(runtime.engine)
     spec = spec_named("client.discharged")
     loop = ConsumerLoop(
         "feedback",
-        [],
         {spec.type: handler},
         runtime.sessions,
         None,
