@@ -19,9 +19,9 @@ from pathlib import Path
 from sqlalchemy import insert, text
 from tqdm import tqdm
 
-from services.scheduling.availability_query import find_availability
 from services.scheduling.cli import create_practice
 from services.scheduling.models import Appointment, Client, Clinician
+from services.scheduling.queries import find_availability
 from shared.db import make_engine, make_session_factory, transaction
 from shared.migrate import upgrade
 

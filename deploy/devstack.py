@@ -27,11 +27,11 @@ def seed_once() -> dict | None:
     from services.scheduling import appointments as appts
     from services.scheduling.cli import seed_demo
     from services.scheduling.models import Clinician
-    from shared.config import ServiceConfig
+    from services.scheduling.settings import SchedulingSettings
     from shared.db import transaction, utcnow
     from shared.runtime import Runtime
 
-    runtime = Runtime.build(ServiceConfig.from_env("scheduling", wake_port=None))
+    runtime = Runtime.build(SchedulingSettings.from_env(wake_port=None))
     with transaction(runtime.sessions) as session:
         if session.scalar(select(Clinician.id).limit(1)):
             return None
@@ -58,10 +58,10 @@ def seed_once() -> dict | None:
 def first_clinician_id() -> str | None:
     from services.scheduling.cli import DEMO_CLINICIANS
     from services.scheduling.models import Clinician
-    from shared.config import ServiceConfig
+    from services.scheduling.settings import SchedulingSettings
     from shared.runtime import Runtime
 
-    runtime = Runtime.build(ServiceConfig.from_env("scheduling", wake_port=None))
+    runtime = Runtime.build(SchedulingSettings.from_env(wake_port=None))
     with runtime.sessions() as session:
         found = session.scalar(select(Clinician.id).where(Clinician.email == DEMO_CLINICIANS[0][1]))
     runtime.engine.dispose()
@@ -96,8 +96,9 @@ def main() -> int:
     _step("demo data loaded" if seeded else "demo data already present")
 
     from shared.auth import issue_token
+    from shared.config import auth_secret
 
-    secret = os.environ.get("ATTUNE_AUTH_SECRET", "dev-only-auth-secret-change-me")
+    secret = auth_secret()
     desk = issue_token(secret, "demo-frontdesk", "frontdesk")
     therapist = issue_token(secret, "demo-clinician", "clinician", first_clinician_id())
     print(

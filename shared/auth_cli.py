@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from shared.auth import ROLES, issue_token
+from shared.config import auth_secret
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,8 +14,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subject", default=None)
     parser.add_argument("--clinician-id", default=None)
     args = parser.parse_args(argv)
-    secret = os.environ.get("ATTUNE_AUTH_SECRET", "dev-only-auth-secret-change-me")
-    print(issue_token(secret, args.subject or f"{args.role}-user", args.role, args.clinician_id))
+    print(issue_token(auth_secret(), args.subject or f"{args.role}-user", args.role, args.clinician_id))
 
 
 if __name__ == "__main__":

@@ -9,10 +9,8 @@ services take row locks where a rule needs them.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,12 +39,6 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def default_sqlite_url(service: str) -> str:
-    var = Path(os.environ.get("ATTUNE_VAR_DIR", "var"))
-    var.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{(var / f'{service}.db').resolve()}"
 
 
 def make_engine(url: str) -> Engine:

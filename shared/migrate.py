@@ -14,7 +14,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-from shared.config import ServiceConfig
+from shared.config import database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,12 +31,11 @@ def target_metadata(service: str):
     from shared.messaging.tables import MessagingBase
 
     models = importlib.import_module(f"services.{service}.models")
-    importlib.import_module("shared.unit_of_work")  # its table lives on the messaging metadata
     return [models.Base.metadata, MessagingBase.metadata]
 
 
 def upgrade(service: str, url: str | None = None) -> None:
-    url = url or ServiceConfig.from_env(service).database_url
+    url = url or database_url(service)
     command.upgrade(alembic_config(service, url), "head")
 
 
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-m", "--message", default="change")
     parser.add_argument("--url")
     args = parser.parse_args(argv)
-    url = args.url or ServiceConfig.from_env(args.service).database_url
+    url = args.url or database_url(args.service)
     cfg = alembic_config(args.service, url)
     if args.command == "upgrade":
         command.upgrade(cfg, "head")

@@ -1,34 +1,54 @@
-"""One transaction per API request, with ``Idempotency-Key`` support for POSTs.
+"""The one way a request touches its service's database: ``transaction()``, a unit of work that commits on
+success and rolls back on any error, and ``@unit_of_work``, the same around a whole view plus
+``Idempotency-Key`` support for POSTs. Inside either, ``session()`` is the request's session.
 
-The stored response commits in the same transaction as the request's own changes, so a retried POST either
-finds the first answer or finds nothing was done: a retried booking never creates two appointments.
+A stored idempotent response commits in the same transaction as the request's own changes, so a retried POST
+either finds the first answer or finds nothing was done: a retried booking never creates two appointments.
+Keys are scoped by the signed-in principal (and the path); a request without a valid principal is never
+answered from the store, so a key cannot be used to read someone else's response.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+from collections.abc import Iterator
 
 from flask import Response, current_app, g, request
-from sqlalchemy import JSON, Integer, String
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Session
 
-from shared.db import UTCDateTime, utcnow
-from shared.messaging.tables import MessagingBase
-from shared.web import problem
+from shared.auth import current_principal
+from shared.messaging.tables import IdempotentRequest
+from shared.web import problem, runtime_of
 
 
-class IdempotentRequest(MessagingBase):
-    __tablename__ = "idempotent_requests"
+@contextlib.contextmanager
+def transaction() -> Iterator[Session]:
+    """The request's unit of work. Used inside another (a view under ``@unit_of_work``), it joins that one."""
+    if "session" in g:
+        yield g.session
+        return
+    with runtime_of(current_app).sessions() as s, s.begin():
+        g.session = s
+        try:
+            yield s
+        finally:
+            g.pop("session", None)
 
-    key: Mapped[str] = mapped_column(String(250), primary_key=True)
-    fingerprint: Mapped[str] = mapped_column(String(64))
-    status: Mapped[int] = mapped_column(Integer)
-    body: Mapped[dict] = mapped_column(JSON)
-    headers: Mapped[dict] = mapped_column(JSON)
-    created_at = mapped_column(UTCDateTime, default=utcnow)
+
+def session() -> Session:
+    return g.session
+
+
+def _scoped_key() -> str | None:
+    key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+    principal = current_principal() if key else None
+    if principal is None:
+        return None
+    return f"{principal.subject}:{request.path}:{key[:150]}"
 
 
 def _replay(stored: IdempotentRequest, fingerprint: str) -> Response:
@@ -41,29 +61,28 @@ def _replay(stored: IdempotentRequest, fingerprint: str) -> Response:
     return response
 
 
+def _stored(key: str) -> IdempotentRequest | None:
+    with runtime_of(current_app).sessions() as s:
+        return s.get(IdempotentRequest, key)
+
+
 def unit_of_work(view):
+    """Run the whole view in one transaction; honour ``Idempotency-Key`` on POST."""
+
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        sessions = current_app.extensions["attune_runtime"].sessions
-        key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
-        scoped = fingerprint = None
-        if key:
-            principal = g.get("principal")
-            scoped = f"{principal.subject if principal else '-'}:{request.path}:{key[:150]}"
-            fingerprint = hashlib.sha256(request.get_data() or b"").hexdigest()
-            with sessions() as session:
-                stored = session.get(IdempotentRequest, scoped)
-                if stored is not None:
-                    return _replay(stored, fingerprint)
+        key = _scoped_key()
+        fingerprint = hashlib.sha256(request.get_data() or b"").hexdigest() if key else None
+        if key and (stored := _stored(key)) is not None:
+            return _replay(stored, fingerprint)
         try:
-            with sessions() as session, session.begin():
-                g.session = session
+            with transaction() as s:
                 response = current_app.make_response(view(*args, **kwargs))
-                if scoped and 200 <= response.status_code < 300 and response.is_json:
+                if key and 200 <= response.status_code < 300 and response.is_json:
                     kept = {h: response.headers[h] for h in ("Location", "ETag") if h in response.headers}
-                    session.add(
+                    s.add(
                         IdempotentRequest(
-                            key=scoped,
+                            key=key,
                             fingerprint=fingerprint,
                             status=response.status_code,
                             body=response.get_json(),
@@ -72,18 +91,9 @@ def unit_of_work(view):
                     )
             return response
         except IntegrityError:
-            if not scoped:
+            stored = _stored(key) if key else None  # a concurrent retry with the same key won the race
+            if stored is None:
                 raise
-            with sessions() as session:  # a concurrent retry with the same key won the race
-                stored = session.get(IdempotentRequest, scoped)
-                if stored is None:
-                    raise
-                return _replay(stored, fingerprint)
-        finally:
-            g.pop("session", None)
+            return _replay(stored, fingerprint)
 
     return wrapper
-
-
-def session():
-    return g.session

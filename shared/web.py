@@ -9,10 +9,11 @@ from pathlib import Path
 from flask import Flask, g, jsonify, redirect, request
 from flask_smorest import Api
 from sqlalchemy import text
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 from shared import logs
 from shared.auth import COOKIE, MAX_AGE, read_token
+from shared.errors import DomainError
 from shared.messaging.outbox import correlation_id
 from shared.runtime import Runtime
 
@@ -74,9 +75,16 @@ def render_docs(api: Api):
 DOCS_PAGE = (Path(__file__).parent / "api_docs.html").read_text()
 
 
-def make_flask(name: str, runtime: Runtime, import_name: str) -> Flask:
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def make_flask(runtime: Runtime, import_name: str) -> Flask:
+    """The Flask app every service starts from: settings, security headers, correlation ids, request logs,
+    health endpoints, and one mapping of errors to problem+json (API) or an error page (pages)."""
     app = Flask(import_name)
-    cfg = runtime.config
+    cfg = runtime.settings
+    name = cfg.service
     app.config.update(
         SECRET_KEY=cfg.secret_key,
         AUTH_SECRET=cfg.auth_secret,
@@ -90,6 +98,7 @@ def make_flask(name: str, runtime: Runtime, import_name: str) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
     )
     app.extensions["attune_runtime"] = runtime
+    app.extensions["attune_settings"] = cfg
 
     @app.before_request
     def _correlate():
@@ -153,12 +162,23 @@ def make_flask(name: str, runtime: Runtime, import_name: str) -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
-        if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        if wants_json():
             return problem(error.code or 500, error.name, error.description)
         return error
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        if wants_json():
+            return problem(error.status, error.title, str(error), **error.problem_extra())
+        return default_exceptions[error.status](str(error))
 
     return app
 
 
 def runtime_of(app: Flask) -> Runtime:
     return app.extensions["attune_runtime"]
+
+
+def settings_of(app: Flask):
+    """The service's settings object (``services/<name>/settings.py``)."""
+    return app.extensions["attune_settings"]

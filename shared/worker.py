@@ -10,17 +10,18 @@ import signal
 import threading
 
 from shared import logs
-from shared.events.catalog import group_id, topic_for
+from shared.events.catalog import group_id
 from shared.messaging.consumer import ConsumerLoop
 from shared.messaging.kafka_clients import make_consumer, make_producer
 from shared.messaging.relay import OutboxRelay
 from shared.runtime import Runtime
+from shared.wiring import Wiring
 
 log = logs.get("worker")
 
 
-def build(runtime: Runtime, handlers: dict, sources: list[str], **relay_opts) -> tuple[OutboxRelay, ConsumerLoop]:
-    cfg = runtime.config
+def build(runtime: Runtime, wiring: Wiring, **relay_opts) -> tuple[OutboxRelay, ConsumerLoop]:
+    cfg = runtime.settings
     bootstrap = cfg.kafka_bootstrap
     relay = OutboxRelay(
         runtime.sessions,
@@ -29,10 +30,10 @@ def build(runtime: Runtime, handlers: dict, sources: list[str], **relay_opts) ->
         wake_port=cfg.wake_port,
         **relay_opts,
     )
-    topics = [topic_for(s) for s in sources]
+    topics = wiring.topics
     loop = ConsumerLoop(
         group=cfg.service,
-        handlers=handlers,
+        handlers=wiring.handlers,
         session_factory=runtime.sessions,
         consumer_factory=lambda: make_consumer(bootstrap, group_id(cfg.service), topics, f"{cfg.service}-worker"),
         producer_factory=lambda: make_producer(bootstrap, f"{cfg.service}-dlq"),
@@ -45,16 +46,18 @@ def start_threads(relay: OutboxRelay, loop: ConsumerLoop, stop: threading.Event,
         threading.Thread(target=relay.run, args=(stop,), name="relay", daemon=True),
         threading.Thread(target=loop.run, args=(stop,), name="consumer", daemon=True),
     ]
-    threads += [threading.Thread(target=fn, args=(stop,), name=fn.__name__, daemon=True) for fn in extra]
+    threads += [
+        threading.Thread(target=fn, args=(stop,), name=getattr(fn, "__name__", "loop"), daemon=True) for fn in extra
+    ]
     for t in threads:
         t.start()
     return threads
 
 
-def run_forever(runtime: Runtime, handlers: dict, sources: list[str], extra=()) -> None:
+def run_forever(runtime: Runtime, wiring: Wiring) -> None:
     """Entry point for ``python -m services.<name>.worker``."""
     stop = threading.Event()
-    relay, loop = build(runtime, handlers, sources)
+    relay, loop = build(runtime, wiring)
 
     def _stop(signum, _frame):
         log.info("worker.stopping", signal=signum)
@@ -62,10 +65,18 @@ def run_forever(runtime: Runtime, handlers: dict, sources: list[str], extra=()) 
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    threads = start_threads(relay, loop, stop, extra)
-    log.info("worker.started", service=runtime.config.service, sources=sources)
+    threads = start_threads(relay, loop, stop, wiring.loops)
+    log.info("worker.started", service=runtime.settings.service, sources=wiring.sources)
     while not stop.is_set():
         stop.wait(1.0)
     for t in threads:
         t.join(timeout=15)
-    log.info("worker.stopped", service=runtime.config.service)
+    log.info("worker.stopped", service=runtime.settings.service)
+
+
+def main(settings_class, bootstrap) -> None:
+    """``python -m services.<name>.worker``: settings from the environment, composed by the service's bootstrap."""
+    settings = settings_class.from_env()
+    logs.configure(settings.service)
+    runtime = Runtime.build(settings)
+    run_forever(runtime, bootstrap(settings, runtime))

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from flask import Flask
 
+from services.feedback import measures
 from services.feedback.settings import FeedbackSettings
 from shared import logs
-from shared.config import ServiceConfig
 from shared.runtime import Runtime
 from shared.web import ProblemApi, make_flask
 
-SERVICE = "feedback"
+SERVICE = FeedbackSettings.SERVICE
 
 
-def create_app(config: ServiceConfig | None = None, runtime: Runtime | None = None) -> Flask:
-    config = config or ServiceConfig.from_env(SERVICE)
+def create_app(settings: FeedbackSettings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or FeedbackSettings.from_env()
     logs.configure(SERVICE)
-    runtime = runtime or Runtime.build(config)
-    app = make_flask(SERVICE, runtime, __name__)
-    app.extensions["feedback_settings"] = FeedbackSettings.from_config(config)
+    runtime = runtime or Runtime.build(settings)
+    app = make_flask(runtime, __name__)
+    measures.use_extra_dir(settings.measures_dir)
 
-    from services.feedback import dashboard, views
+    from services.feedback import api, pages, questionnaire_form
 
-    app.register_blueprint(views.bp)
-    ProblemApi(app).register_blueprint(dashboard.api)
-    app.register_blueprint(dashboard.pages)
+    ProblemApi(app).register_blueprint(api.blp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(questionnaire_form.bp)
     return app

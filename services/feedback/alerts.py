@@ -8,8 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.feedback.models import Alert
-from services.feedback.rules import SEVERITY_ORDER, Signal
+from services.feedback.rules import Signal
+from shared.events import catalog as events
 from shared.messaging.outbox import emit
+from shared.statuses import AlertStatus, Severity
 
 
 def _payload(alert: Alert, when: datetime) -> dict:
@@ -34,7 +36,9 @@ def apply_signal(
 ) -> tuple[Alert, str]:
     """Open an alert for ``signal``, or escalate/refresh the open one; returns the alert and what happened."""
     current = session.scalar(
-        select(Alert).where(Alert.client_id == client_id, Alert.rule == signal.rule, Alert.status != "resolved")
+        select(Alert).where(
+            Alert.client_id == client_id, Alert.rule == signal.rule, Alert.status != AlertStatus.RESOLVED
+        )
     )
     if current is None:
         alert = Alert(
@@ -50,35 +54,40 @@ def apply_signal(
         )
         session.add(alert)
         session.flush()
-        emit(session, "alert.raised", _payload(alert, now), subject=client_id)
+        emit(session, events.ALERT_RAISED, _payload(alert, now), subject=client_id)
         return alert, "raised"
     current.explanation = signal.explanation
     current.assignment_id = assignment_id
     current.updated_at = now
-    if SEVERITY_ORDER[signal.severity] > SEVERITY_ORDER[current.severity] or signal.rule == "risk_item":
+    if Severity(signal.severity).rank > Severity(current.severity).rank or signal.rule == "risk_item":
         previous = current.severity
-        current.severity = max(signal.severity, previous, key=SEVERITY_ORDER.get)
-        current.status = "open"  # a new risk answer reopens an acknowledged alert
-        emit(session, "alert.escalated", {**_payload(current, now), "previous_severity": previous}, subject=client_id)
+        current.severity = max(signal.severity, previous, key=lambda s: Severity(s).rank)
+        current.status = AlertStatus.OPEN  # a new risk answer reopens an acknowledged alert
+        emit(
+            session,
+            events.ALERT_ESCALATED,
+            {**_payload(current, now), "previous_severity": previous},
+            subject=client_id,
+        )
         return current, "escalated"
     return current, "unchanged"
 
 
 def acknowledge(session: Session, alert: Alert, by: str, now: datetime) -> Alert:
-    if alert.status == "open":
-        alert.status = "acknowledged"
+    if alert.status == AlertStatus.OPEN:
+        alert.status = AlertStatus.ACKNOWLEDGED
         alert.acknowledged_at, alert.acknowledged_by, alert.updated_at = now, by, now
     return alert
 
 
 def resolve(session: Session, alert: Alert, by: str, note: str, now: datetime) -> Alert:
-    if alert.status == "resolved":
+    if alert.status == AlertStatus.RESOLVED:
         return alert
-    alert.status = "resolved"
+    alert.status = AlertStatus.RESOLVED
     alert.resolved_at, alert.resolved_by, alert.resolution_note, alert.updated_at = now, by, note, now
     emit(
         session,
-        "alert.resolved",
+        events.ALERT_RESOLVED,
         {
             "alert_id": alert.id,
             "client_id": alert.client_id,

@@ -14,8 +14,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.feedback.models import Assignment, ClientRecord
+from shared.events import catalog as events
 from shared.events.envelope import Event
 from shared.messaging.outbox import emit
+from shared.statuses import QuestionnaireStatus
 
 
 def hash_token(token: str) -> str:
@@ -35,8 +37,10 @@ def issue(
     base_url: str,
     appointment_id: str | None = None,
     session_number: int | None = None,
+    skip_reason: str | None = None,
 ) -> Assignment:
-    """Create the assignment for ``source`` and emit ``questionnaire.issued`` (or record why not)."""
+    """Create the assignment for ``source`` and emit ``questionnaire.issued``, or record why not (the plan's
+    ``skip_reason``, or no consent): staff see every skip."""
     assignment = Assignment(
         client_id=client.id,
         clinician_id=clinician_id,
@@ -48,8 +52,12 @@ def issue(
         measures=measures,
         issued_at=now,
     )
+    if skip_reason:
+        assignment.status, assignment.skip_reason, assignment.measures = QuestionnaireStatus.SKIPPED, skip_reason, []
+        session.add(assignment)
+        return assignment
     if not client.consent_email:
-        assignment.status = "no_consent"  # visible to staff: no questionnaire went out, and why
+        assignment.status = QuestionnaireStatus.NO_CONSENT  # visible to staff: no questionnaire went out, and why
         assignment.skip_reason = "the client has not consented to questionnaires by email"
         session.add(assignment)
         return assignment
@@ -60,7 +68,7 @@ def issue(
     session.flush()
     emit(
         session,
-        "questionnaire.issued",
+        events.QUESTIONNAIRE_ISSUED,
         {
             "assignment_id": assignment.id,
             "client_id": client.id,
@@ -80,7 +88,7 @@ def find_open(session: Session, token: str, now: datetime) -> Assignment | None:
     if not token or len(token) > 100:
         return None
     assignment = session.scalar(select(Assignment).where(Assignment.token_hash == hash_token(token)))
-    if assignment is None or assignment.status != "open" or assignment.expires_at <= now:
+    if assignment is None or assignment.status != QuestionnaireStatus.OPEN or assignment.expires_at <= now:
         return None
     return assignment
 
@@ -89,8 +97,8 @@ def claim(session: Session, assignment: Assignment, now: datetime) -> bool:
     """Mark the assignment used; False when a concurrent submit got there first (single use)."""
     result = session.execute(
         update(Assignment)
-        .where(Assignment.id == assignment.id, Assignment.status == "open")
-        .values(status="completed", completed_at=now)
+        .where(Assignment.id == assignment.id, Assignment.status == QuestionnaireStatus.OPEN)
+        .values(status=QuestionnaireStatus.COMPLETED, completed_at=now)
     )
     return result.rowcount == 1
 
@@ -98,13 +106,15 @@ def claim(session: Session, assignment: Assignment, now: datetime) -> bool:
 def expire_due(session: Session, now: datetime, limit: int = 200) -> int:
     """Expire open assignments past their time and emit ``questionnaire.expired`` for each."""
     due = session.scalars(
-        select(Assignment).where(Assignment.status == "open", Assignment.expires_at <= now).limit(limit)
+        select(Assignment)
+        .where(Assignment.status == QuestionnaireStatus.OPEN, Assignment.expires_at <= now)
+        .limit(limit)
     ).all()
     for a in due:
-        a.status = "expired"
+        a.status = QuestionnaireStatus.EXPIRED
         emit(
             session,
-            "questionnaire.expired",
+            events.QUESTIONNAIRE_EXPIRED,
             {
                 "assignment_id": a.id,
                 "client_id": a.client_id,

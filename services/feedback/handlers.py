@@ -10,34 +10,35 @@ from sqlalchemy.orm import Session
 from services.feedback import assignments, plans
 from services.feedback.models import Assignment, ClientRecord, ClinicianRecord, MeasurementPlan
 from services.feedback.plans import Plan
-from shared.db import utcnow
+from services.feedback.settings import FeedbackSettings
 from shared.errors import PermanentError
 from shared.events.envelope import Event
+from shared.statuses import ClientStatus
 
 
 def upsert_client(session: Session, event: Event) -> None:
     d = event.data
-    client = session.get(ClientRecord, d["client_id"]) or ClientRecord(id=d["client_id"])
-    client.preferred_name = d["preferred_name"]
-    client.clinician_id = d["clinician_id"]
-    client.episode_id = d["episode_id"]
-    client.consent_email = d["consent_email"]
-    client.status = d["status"]
+    client = session.get(ClientRecord, d.client_id) or ClientRecord(id=d.client_id)
+    client.preferred_name = d.preferred_name
+    client.clinician_id = d.clinician_id
+    client.episode_id = d.episode_id
+    client.consent_email = d.consent_email
+    client.status = d.status
     session.merge(client)
 
 
 def discharge_client(session: Session, event: Event) -> None:
-    client = session.get(ClientRecord, event.data["client_id"])
+    client = session.get(ClientRecord, event.data.client_id)
     if client is not None:
-        client.status = "discharged"
+        client.status = ClientStatus.DISCHARGED
 
 
 def upsert_clinician(session: Session, event: Event) -> None:
     d = event.data
-    session.merge(ClinicianRecord(id=d["clinician_id"], name=d["name"], active=d["active"]))
+    session.merge(ClinicianRecord(id=d.clinician_id, name=d.name, active=d.active))
 
 
-def plan_for(session: Session, client_id: str, settings) -> Plan:
+def plan_for(session: Session, client_id: str, settings: FeedbackSettings) -> Plan:
     """The client's own plan, else the practice's, else the configured default."""
     for scope in (client_id, "practice"):
         row = session.get(MeasurementPlan, scope)
@@ -55,93 +56,61 @@ def _known_client(session: Session, client_id: str) -> ClientRecord:
     return client
 
 
-def make_session_completed(settings):
-    def issue_after_session(session: Session, event: Event) -> None:
-        d = event.data
-        client = _known_client(session, d["client_id"])
-        now = utcnow()
-        plan = plan_for(session, client.id, settings)
-        last = session.scalar(
-            select(func.max(Assignment.issued_at)).where(
-                Assignment.client_id == client.id,
-                Assignment.episode_id == client.episode_id,
-                Assignment.token_hash.is_not(None),
-            )
+def _issue(session: Session, event: Event, client: ClientRecord, settings: FeedbackSettings, now, **what):
+    """Issue (or record skipping) the questionnaire that ``event`` calls for."""
+    return assignments.issue(
+        session,
+        client=client,
+        clinician_id=event.data.clinician_id,
+        source=event,
+        now=now,
+        ttl=timedelta(hours=settings.link_ttl_hours),
+        base_url=settings.questionnaire_base_url,
+        appointment_id=event.data.appointment_id,
+        **what,
+    )
+
+
+def issue_after_session(session: Session, event: Event, settings: FeedbackSettings, clock) -> None:
+    d = event.data
+    client = _known_client(session, d.client_id)
+    now = clock()
+    plan = plan_for(session, client.id, settings)
+    last = session.scalar(
+        select(func.max(Assignment.issued_at)).where(
+            Assignment.client_id == client.id,
+            Assignment.episode_id == client.episode_id,
+            Assignment.token_hash.is_not(None),
         )
-        why_not = plans.due_after_session(plan, d["session_number"], last, now)
-        if why_not:
-            session.add(
-                Assignment(
-                    client_id=client.id,
-                    clinician_id=d["clinician_id"],
-                    episode_id=client.episode_id,
-                    appointment_id=d["appointment_id"],
-                    source_event_id=event.id,
-                    trigger="session",
-                    session_number=d["session_number"],
-                    measures=[],
-                    status="skipped",
-                    skip_reason=why_not,
-                    issued_at=now,
-                )
-            )
-            return
-        assignments.issue(
-            session,
-            client=client,
-            clinician_id=d["clinician_id"],
-            measures=list(plan.session_measures),
-            trigger="session",
-            source=event,
-            now=now,
-            ttl=timedelta(hours=settings.link_ttl_hours),
-            base_url=settings.public_url,
-            appointment_id=d["appointment_id"],
-            session_number=d["session_number"],
-        )
-
-    return issue_after_session
+    )
+    why_not = plans.due_after_session(plan, d.session_number, last, now)
+    measures = list(plan.session_measures)
+    _issue(
+        session,
+        event,
+        client,
+        settings,
+        now,
+        measures=measures,
+        trigger="session",
+        skip_reason=why_not,
+        session_number=d.session_number,
+    )
 
 
-def make_intake_baseline(settings):
-    def issue_baseline(session: Session, event: Event) -> None:
-        """The episode's first booking sends the intake measures, so there is a baseline before session one."""
-        d = event.data
-        client = _known_client(session, d["client_id"])
-        now = utcnow()
-        if d["starts_at"] <= now:
-            return  # entered after it started: the session questionnaire follows straight away
-        already = session.scalar(
-            select(Assignment.id)
-            .where(Assignment.client_id == client.id, Assignment.episode_id == client.episode_id)
-            .limit(1)
-        )
-        plan = plan_for(session, client.id, settings)
-        if already or not plan.intake_measures:
-            return
-        assignments.issue(
-            session,
-            client=client,
-            clinician_id=d["clinician_id"],
-            measures=list(plan.intake_measures),
-            trigger="intake",
-            source=event,
-            now=now,
-            ttl=timedelta(hours=settings.link_ttl_hours),
-            base_url=settings.public_url,
-            appointment_id=d["appointment_id"],
-        )
-
-    return issue_baseline
-
-
-def handlers(settings) -> dict:
-    return {
-        "attune.scheduling.client.registered": upsert_client,
-        "attune.scheduling.client.updated": upsert_client,
-        "attune.scheduling.client.discharged": discharge_client,
-        "attune.scheduling.clinician.registered": upsert_clinician,
-        "attune.scheduling.clinician.updated": upsert_clinician,
-        "attune.scheduling.session.completed": make_session_completed(settings),
-        "attune.scheduling.appointment.booked": make_intake_baseline(settings),
-    }
+def issue_baseline(session: Session, event: Event, settings: FeedbackSettings, clock) -> None:
+    """The episode's first booking sends the intake measures, so there is a baseline before session one."""
+    d = event.data
+    client = _known_client(session, d.client_id)
+    now = clock()
+    if d.starts_at <= now:
+        return  # entered after it started: the session questionnaire follows straight away
+    already = session.scalar(
+        select(Assignment.id)
+        .where(Assignment.client_id == client.id, Assignment.episode_id == client.episode_id)
+        .limit(1)
+    )
+    plan = plan_for(session, client.id, settings)
+    if already or not plan.intake_measures:
+        return
+    _issue(session, event, client, settings, now, measures=list(plan.intake_measures), trigger="intake")

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String,
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, utcnow
+from shared.statuses import AlertStatus, ClientStatus, QuestionnaireStatus
 
 
 def new_id() -> str:
@@ -29,7 +30,7 @@ class ClientRecord(Base):
     clinician_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     episode_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(12), default="active")
+    status: Mapped[str] = mapped_column(String(12), default=ClientStatus.ACTIVE)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -57,7 +58,7 @@ class Assignment(Base):
     measures: Mapped[list] = mapped_column(JSON)
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     # open, completed, expired; no_consent or skipped (no link, with the reason in skip_reason)
-    status: Mapped[str] = mapped_column(String(12), default="open")
+    status: Mapped[str] = mapped_column(String(12), default=QuestionnaireStatus.OPEN)
     skip_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -98,7 +99,7 @@ class Alert(Base):
     rule: Mapped[str] = mapped_column(String(40))
     measure: Mapped[str] = mapped_column(String(40))
     severity: Mapped[str] = mapped_column(String(12))
-    status: Mapped[str] = mapped_column(String(14), default="open")  # open, acknowledged, resolved
+    status: Mapped[str] = mapped_column(String(14), default=AlertStatus.OPEN)
     explanation: Mapped[str] = mapped_column(Text)
     assignment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

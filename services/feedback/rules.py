@@ -9,8 +9,7 @@ from datetime import datetime
 from services.feedback.change import in_clinical_range, reliable_change_points, worsening
 from services.feedback.measures import Measure
 from services.feedback.trajectories import Expected, position
-
-SEVERITY_ORDER = {"low": 0, "moderate": 1, "high": 2, "urgent": 3}
+from shared.statuses import Severity
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def deterioration_signal(measure: Measure, history: list[Observation]) -> Signal
     verb = "rose" if measure.higher_is_worse else "fell"
     return Signal(
         "reliable_deterioration",
-        "high",
+        Severity.HIGH,
         measure.id,
         f"{measure.name} {verb} from {_fmt(baseline.total)} at {baseline.label or 'baseline'} to "
         f"{_fmt(latest.total)} at {latest.label or 'the latest session'}: reliable deterioration "
@@ -80,7 +79,7 @@ def off_track_signal(measure: Measure, history: list[Observation], expected: Exp
         return None
     return Signal(
         "off_track",
-        "moderate",
+        Severity.MODERATE,
         measure.id,
         f"{measure.name} is {_fmt(latest.total)} at {latest.label or 'the latest session'}; from an intake of "
         f"{_fmt(history[0].total)} the expected score there is {_fmt(expected.expected)}, and "
@@ -97,7 +96,7 @@ def plateau_signal(measure: Measure, history: list[Observation], after_sessions:
         return None
     return Signal(
         "plateau",
-        "low",
+        Severity.LOW,
         measure.id,
         f"{measure.name} has not changed reliably in {len(history)} questionnaires "
         f"({_fmt(history[0].total)} at {history[0].label or 'baseline'}, {_fmt(history[-1].total)} now; "
@@ -113,7 +112,7 @@ def alliance_signal(measure: Measure, history: list[Observation]) -> Signal | No
     if latest.total < cutoff:
         return Signal(
             "alliance",
-            "moderate",
+            Severity.MODERATE,
             measure.id,
             f"{measure.name} is {_fmt(latest.total)}, below {_fmt(cutoff)}: the client may not feel the "
             f"sessions fit; worth asking about.",
@@ -121,7 +120,7 @@ def alliance_signal(measure: Measure, history: list[Observation]) -> Signal | No
     if len(history) >= 2 and latest.total < history[-2].total:
         return Signal(
             "alliance",
-            "low",
+            Severity.LOW,
             measure.id,
             f"{measure.name} dropped from {_fmt(history[-2].total)} to {_fmt(latest.total)} since the last session.",
         )

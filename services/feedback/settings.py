@@ -1,23 +1,42 @@
-"""Feedback's own settings (environment variables with defaults)."""
+"""Feedback's settings: the common ones plus measurement defaults and the client-facing texts.
+
+| variable | meaning | default |
+| --- | --- | --- |
+| ``FEEDBACK_SESSION_MEASURES`` | measures after a session when no plan says otherwise (comma list) | ``phq9`` |
+| ``FEEDBACK_INTAKE_MEASURES`` | measures sent before the first session (empty: none) | the session measures |
+| ``FEEDBACK_LINK_TTL_HOURS`` | how long a questionnaire link works | 72 |
+| ``FEEDBACK_CRISIS_TEXT`` | crisis resources shown with the questionnaire and after a risk answer | UK and US numbers |
+| ``FEEDBACK_MEASURES_DIR`` | a folder of extra measure definitions (e.g. licensed ORS/SRS wording) | none |
+"""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from shared.config import ServiceConfig
+from shared.config import CommonSettings, csv_list
+
+DEFAULT_CRISIS_TEXT = (
+    "If you are in danger or might act on thoughts of harming yourself, call your local emergency number "
+    "now. In the UK you can call 999, or Samaritans free on 116 123, any time. In the US call or text 988."
+)
 
 
-@dataclass
-class FeedbackSettings:
-    public_url: str
+@dataclass(kw_only=True)
+class FeedbackSettings(CommonSettings):
+    SERVICE: ClassVar[str] = "feedback"
+
     session_measures: list[str] = field(default_factory=lambda: ["phq9"])
     intake_measures: list[str] | None = None  # None: the same as the session measures
     link_ttl_hours: float = 72.0
-    crisis_text: str = (
-        "If you are in danger or might act on thoughts of harming yourself, call your local emergency number "
-        "now. In the UK you can call 999, or Samaritans free on 116 123, any time. In the US call or text 988."
-    )
+    crisis_text: str = DEFAULT_CRISIS_TEXT
+    measures_dir: str | None = None
+
+    @property
+    def questionnaire_base_url(self) -> str:
+        """Feedback's own public base URL: questionnaire links start with it."""
+        return self.public_url("feedback")
 
     def default_plan(self):
         from services.feedback.plans import Plan
@@ -26,16 +45,16 @@ class FeedbackSettings:
         return Plan(intake_measures=list(intake), session_measures=list(self.session_measures))
 
     @classmethod
-    def from_config(cls, config: ServiceConfig) -> FeedbackSettings:
-        env = os.environ
-        kwargs = {"public_url": config.public_url("feedback")}
+    def service_from_env(cls, env: Mapping[str, str]) -> dict:
+        values = {}
         if env.get("FEEDBACK_SESSION_MEASURES"):
-            kwargs["session_measures"] = [m.strip() for m in env["FEEDBACK_SESSION_MEASURES"].split(",") if m.strip()]
+            values["session_measures"] = csv_list(env["FEEDBACK_SESSION_MEASURES"])
         if "FEEDBACK_INTAKE_MEASURES" in env:
-            kwargs["intake_measures"] = [m.strip() for m in env["FEEDBACK_INTAKE_MEASURES"].split(",") if m.strip()]
+            values["intake_measures"] = csv_list(env["FEEDBACK_INTAKE_MEASURES"])
         if env.get("FEEDBACK_LINK_TTL_HOURS"):
-            kwargs["link_ttl_hours"] = float(env["FEEDBACK_LINK_TTL_HOURS"])
+            values["link_ttl_hours"] = float(env["FEEDBACK_LINK_TTL_HOURS"])
         if env.get("FEEDBACK_CRISIS_TEXT"):
-            kwargs["crisis_text"] = env["FEEDBACK_CRISIS_TEXT"]
-        kwargs.update(config.extra.get("feedback", {}))
-        return cls(**kwargs)
+            values["crisis_text"] = env["FEEDBACK_CRISIS_TEXT"]
+        if env.get("FEEDBACK_MEASURES_DIR"):
+            values["measures_dir"] = env["FEEDBACK_MEASURES_DIR"]
+        return values

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from services.feedback import alerts, change, measures, rules, scoring, trajectories
 from services.feedback.models import Assignment, ClientRecord, Response
+from shared.events import catalog as events
 from shared.messaging.outbox import emit
+from shared.statuses import ClientStatus, Severity
 
 
 @dataclass
@@ -65,7 +67,7 @@ def completed_episodes(session: Session, measure_id: str) -> list[dict[int, floa
     """Every finished episode's scores on ``measure_id`` as {n-th questionnaire: total} (the practice's history).
     An episode is finished when it is no longer any active client's current episode."""
     current = select(ClientRecord.episode_id).where(
-        ClientRecord.status == "active", ClientRecord.episode_id.is_not(None)
+        ClientRecord.status == ClientStatus.ACTIVE, ClientRecord.episode_id.is_not(None)
     )
     rows = session.execute(
         select(Response.episode_id, Response.total)
@@ -132,7 +134,7 @@ def record(
         )
     emit(
         session,
-        "questionnaire.completed",
+        events.QUESTIONNAIRE_COMPLETED,
         {
             "assignment_id": assignment.id,
             "client_id": assignment.client_id,
@@ -142,7 +144,7 @@ def record(
         },
         subject=assignment.client_id,
     )
-    for signal in sorted(signals, key=lambda x: -rules.SEVERITY_ORDER[x.severity]):
+    for signal in sorted(signals, key=lambda x: Severity.most_urgent_first(x.severity)):
         alerts.apply_signal(
             session,
             client_id=assignment.client_id,

@@ -4,24 +4,23 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.notifications.settings import NotifySettings
+from services.notifications.settings import NotificationsSettings
 from shared import logs
-from shared.config import ServiceConfig
 from shared.runtime import Runtime
 from shared.web import ProblemApi, make_flask
 
-SERVICE = "notifications"
+SERVICE = NotificationsSettings.SERVICE
 
 
-def create_app(config: ServiceConfig | None = None, runtime: Runtime | None = None) -> Flask:
-    config = config or ServiceConfig.from_env(SERVICE)
+def create_app(settings: NotificationsSettings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or NotificationsSettings.from_env()
     logs.configure(SERVICE)
-    runtime = runtime or Runtime.build(config)
-    app = make_flask(SERVICE, runtime, __name__)
-    app.extensions["notify_settings"] = NotifySettings.from_config(config)
+    runtime = runtime or Runtime.build(settings)
+    app = make_flask(runtime, __name__)
 
-    from services.notifications import views
+    from services.notifications import api, pages, unsubscribe
 
-    ProblemApi(app).register_blueprint(views.api)
-    app.register_blueprint(views.pages)
+    ProblemApi(app).register_blueprint(api.blp)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(unsubscribe.bp)
     return app

@@ -19,42 +19,48 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.notifications.messages import SECRET_KEYS, render
+from services.notifications.kinds import kind_of
+from services.notifications.messages import render
 from services.notifications.models import AppointmentRecord, Contact, Delivery, QuestionnaireRecord
-from services.notifications.settings import NotifySettings
+from services.notifications.rules import SendTimeFacts
+from services.notifications.settings import NotificationsSettings
 from services.notifications.smtp_channel import PermanentSendError, TransientSendError
 from shared import logs
 from shared.db import utcnow
+from shared.events import catalog as events
+from shared.events.envelope import Event
 from shared.messaging.outbox import emit
+from shared.statuses import DeliveryStatus
 
 log = logs.get("notifications.dispatcher")
 
 
 def enqueue(
     session: Session,
-    *,
-    key: str,
     template: str,
     recipient: Contact,
-    recipient_kind: str,
+    source: Event,
+    *,
     context: dict,
-    source_event_id: str,
-    subject_id: str,
     due_at: datetime | None = None,
+    key: str | None = None,
     schedule_key: str | None = None,
 ) -> Delivery:
+    """Add a delivery of ``template`` to ``recipient`` because of ``source`` (once: the key, by default the
+    source event, template and recipient, makes a redelivered event add nothing)."""
+    key = key or f"{source.id}:{template}:{recipient.id}"
     existing = session.scalar(select(Delivery).where(Delivery.idempotency_key == key))
     if existing is not None:
         return existing
     delivery = Delivery(
         idempotency_key=key,
         template=template,
-        recipient_kind=recipient_kind,
+        recipient_kind=recipient.kind,
         recipient_id=recipient.id,
         to_address=recipient.email,
         context=context,
-        source_event_id=source_event_id,
-        subject_id=subject_id,
+        source_event_id=source.id,
+        subject_id=source.subject,
         due_at=due_at or utcnow(),
         schedule_key=schedule_key,
     )
@@ -68,25 +74,25 @@ def backoff(attempt: int, base: float = 2.0, cap: float = 300.0) -> float:
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
-def still_wanted(session: Session, delivery: Delivery, now: datetime) -> str | None:
-    """Why a scheduled message must not go out after all (None when it should), checked at send time."""
+def send_time_facts(session: Session, delivery: Delivery, now: datetime) -> SendTimeFacts:
+    """Read what the delivery's message refers to, as the ledger knows it now."""
     ctx = delivery.context
-    if delivery.template == "appointment_reminder":
-        appt = session.get(AppointmentRecord, ctx["appointment_id"])
-        if appt is None or appt.status != "booked":
-            return f"appointment is {appt.status if appt else 'unknown'}"
-        if appt.starts_at.isoformat() != ctx["starts_at"]:
-            return "appointment moved"
-        if appt.starts_at <= now:
-            return "appointment already started"
-        contact = session.get(Contact, delivery.recipient_id)
-        if contact is not None and contact.opted_out:
-            return "unsubscribed"
-    if delivery.template == "questionnaire_reminder":
-        questionnaire = session.get(QuestionnaireRecord, ctx["assignment_id"])
-        if questionnaire is not None and questionnaire.status != "open":
-            return f"questionnaire {questionnaire.status}"
-    return None
+    appt = session.get(AppointmentRecord, ctx["appointment_id"]) if "appointment_id" in ctx else None
+    questionnaire = session.get(QuestionnaireRecord, ctx["assignment_id"]) if "assignment_id" in ctx else None
+    contact = session.get(Contact, delivery.recipient_id)
+    return SendTimeFacts(
+        now=now,
+        opted_out=bool(contact is not None and contact.opted_out),
+        appointment_status=appt.status if appt else None,
+        appointment_starts_at=appt.starts_at if appt else None,
+        questionnaire_status=questionnaire.status if questionnaire else None,
+    )
+
+
+def still_wanted(session: Session, delivery: Delivery, now: datetime) -> str | None:
+    """Why a scheduled message must not go out after all (None when it should), checked at send time by the
+    rule its kind declares."""
+    return kind_of(delivery.template).still_wanted(delivery.context, send_time_facts(session, delivery, now))
 
 
 class Dispatcher:
@@ -94,7 +100,7 @@ class Dispatcher:
         self,
         sessions: sessionmaker[Session],
         channel,
-        settings: NotifySettings,
+        settings: NotificationsSettings,
         lease: timedelta = timedelta(minutes=2),
         batch: int = 50,
     ):
@@ -115,8 +121,8 @@ class Dispatcher:
         with self.sessions() as session, session.begin():
             result = session.execute(
                 update(Delivery)
-                .where(Delivery.status == "sending", Delivery.claimed_at < now - self.lease)
-                .values(status="pending", possible_duplicate=True, due_at=now)
+                .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < now - self.lease)
+                .values(status=DeliveryStatus.PENDING, possible_duplicate=True, due_at=now)
             )
         if result.rowcount:
             log.warning("dispatcher.reclaimed_unconfirmed", count=result.rowcount)
@@ -127,7 +133,7 @@ class Dispatcher:
             return list(
                 session.scalars(
                     select(Delivery.id)
-                    .where(Delivery.status == "pending", Delivery.due_at <= now)
+                    .where(Delivery.status == DeliveryStatus.PENDING, Delivery.due_at <= now)
                     .order_by(Delivery.due_at)
                     .limit(self.batch)
                 )
@@ -138,17 +144,17 @@ class Dispatcher:
         that it should still go out."""
         with self.sessions() as session, session.begin():
             delivery = session.get(Delivery, delivery_id)
-            if delivery is None or delivery.status != "pending":
+            if delivery is None or delivery.status != DeliveryStatus.PENDING:
                 return None
             why_not = still_wanted(session, delivery, now)
             if why_not:
-                delivery.status, delivery.last_error = "cancelled", why_not
+                delivery.status, delivery.last_error = DeliveryStatus.CANCELLED, why_not
                 log.info("delivery.cancelled_at_send_time", delivery_id=delivery.id, reason=why_not)
                 return None
             taken = session.execute(
                 update(Delivery)
-                .where(Delivery.id == delivery_id, Delivery.status == "pending")
-                .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
+                .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING)
+                .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
             ).rowcount
             if not taken:
                 return None
@@ -171,9 +177,9 @@ class Dispatcher:
             except TransientSendError as exc:
                 self._retry_or_fail(delivery, str(exc), now)
             except PermanentSendError as exc:
-                self._finish(delivery, "failed", str(exc))
+                self._finish(delivery, DeliveryStatus.FAILED, str(exc))
             else:
-                self._finish(delivery, "sent", None)
+                self._finish(delivery, DeliveryStatus.SENT, None)
         return attempted
 
     def _throttle(self) -> None:
@@ -185,14 +191,14 @@ class Dispatcher:
 
     def _retry_or_fail(self, delivery: Delivery, error: str, now: datetime) -> None:
         if delivery.attempts >= self.settings.max_attempts:
-            self._finish(delivery, "failed", f"gave up after {delivery.attempts} attempts: {error}")
+            self._finish(delivery, DeliveryStatus.FAILED, f"gave up after {delivery.attempts} attempts: {error}")
             return
         with self.sessions() as session, session.begin():
             session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery.id)
                 .values(
-                    status="pending",
+                    status=DeliveryStatus.PENDING,
                     last_error=error[:300],
                     due_at=now + timedelta(seconds=backoff(delivery.attempts)),
                 )
@@ -204,12 +210,13 @@ class Dispatcher:
         with self.sessions() as session, session.begin():
             row = session.get(Delivery, delivery.id)
             row.status, row.last_error = status, (error or None) and error[:300]
-            if status == "sent":
+            if status == DeliveryStatus.SENT:
                 row.sent_at = now
-                row.context = {k: v for k, v in row.context.items() if k not in SECRET_KEYS}
+                secrets = kind_of(row.template).secret_keys
+                row.context = {k: v for k, v in row.context.items() if k not in secrets}
             emit(
                 session,
-                "notification.sent" if status == "sent" else "notification.failed",
+                events.NOTIFICATION_SENT if status == DeliveryStatus.SENT else events.NOTIFICATION_FAILED,
                 {
                     "delivery_id": row.id,
                     "template": row.template,
@@ -217,7 +224,7 @@ class Dispatcher:
                     "recipient_id": row.recipient_id,
                     "source_event_id": row.source_event_id,
                     "at": now,
-                    "error_class": None if status == "sent" else (error or "")[:80],
+                    "error_class": None if status == DeliveryStatus.SENT else (error or "")[:80],
                 },
                 subject=row.subject_id,
             )

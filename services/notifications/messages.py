@@ -12,8 +12,9 @@ from icalendar import Calendar
 from icalendar import Event as ICalEvent
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from services.notifications.kinds import kind_of
 from services.notifications.models import Delivery
-from services.notifications.settings import NotifySettings
+from services.notifications.settings import NotificationsSettings
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "email"),
@@ -22,31 +23,11 @@ _ENV = Environment(
     keep_trailing_newline=True,
 )
 
-SUBJECTS = {
-    "questionnaire_invitation": "Your check-in before your next session",
-    "questionnaire_reminder": "A reminder: your check-in",
-    "alert_notice": "A client on your caseload needs attention",
-    "appointment_confirmation": "Your appointment is booked",
-    "appointment_change": "Your appointment has changed",
-    "appointment_cancellation": "Your appointment is cancelled",
-    "appointment_reminder": "Reminder: your appointment",
-}
 
-# Context keys that are credentials: cleared from the ledger once the message is sent.
-SECRET_KEYS = ("questionnaire_url", "confirm_url", "cancel_url", "unsubscribe_url")
-
-
-def subject_for(delivery: Delivery) -> str:
-    subject = SUBJECTS[delivery.template]
-    if delivery.template == "alert_notice" and delivery.context.get("severity") == "urgent":
-        subject = "URGENT: " + subject
-    return subject
-
-
-def render(delivery: Delivery, settings: NotifySettings) -> EmailMessage:
+def render(delivery: Delivery, settings: NotificationsSettings) -> EmailMessage:
     context = {**delivery.context, "practice_name": settings.practice_name}
     message = EmailMessage()
-    message["Subject"] = subject_for(delivery)
+    message["Subject"] = kind_of(delivery.template).subject_for(delivery.context)
     message["From"] = Address(settings.from_name, addr_spec=settings.from_address)
     message["To"] = delivery.to_address
     # Deterministic: a resend after a crash carries the same Message-ID, so duplicates are recognisable.
@@ -69,7 +50,7 @@ def render(delivery: Delivery, settings: NotifySettings) -> EmailMessage:
     return message
 
 
-def calendar_invite(context: dict, settings: NotifySettings) -> bytes:
+def calendar_invite(context: dict, settings: NotificationsSettings) -> bytes:
     """An RFC 5545 invitation (or cancellation) with a stable UID and the appointment's SEQUENCE, so calendar
     apps update the same entry. It names no clinician and no kind of therapy."""
     cal = Calendar()

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, utcnow
+from shared.statuses import DeliveryStatus
 
 
 def new_id() -> str:
@@ -51,7 +52,7 @@ class Delivery(Base):
     subject_id: Mapped[str] = mapped_column(String(64))  # the client the message concerns (the Kafka key)
     # Groups scheduled messages that later events move or cancel, e.g. "appt-reminder:<appointment id>".
     schedule_key: Mapped[str | None] = mapped_column(String(120), nullable=True, index=True)
-    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, sending, sent, failed, cancelled
+    status: Mapped[str] = mapped_column(String(12), default=DeliveryStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

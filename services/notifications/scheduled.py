@@ -10,19 +10,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from services.notifications import deliveries
+from services.notifications import deliveries, kinds, rules
 from services.notifications.models import AppointmentRecord, Contact, Delivery
 from services.notifications.quiet_hours import next_allowed
-from services.notifications.settings import NotifySettings
+from services.notifications.settings import NotificationsSettings
 from shared import links
 from shared.events.envelope import Event
-
-CONFIRMATION, CHANGE, CANCELLATION = "appointment_confirmation", "appointment_change", "appointment_cancellation"
-REMINDER, Q_REMINDER = "appointment_reminder", "questionnaire_reminder"
-NON_ESSENTIAL = {REMINDER}  # an unsubscribed client still gets what they must know (changes, cancellations)
+from shared.statuses import AppointmentStatus, DeliveryStatus
 
 
-def client_due(settings: NotifySettings, contact: Contact, due: datetime) -> datetime:
+def client_due(settings: NotificationsSettings, contact: Contact, due: datetime) -> datetime:
     return next_allowed(
         due, contact.timezone, time.fromisoformat(settings.quiet_start), time.fromisoformat(settings.quiet_end)
     )
@@ -31,8 +28,8 @@ def client_due(settings: NotifySettings, contact: Contact, due: datetime) -> dat
 def cancel_pending(session: Session, schedule_key: str) -> int:
     return session.execute(
         update(Delivery)
-        .where(Delivery.schedule_key == schedule_key, Delivery.status == "pending")
-        .values(status="cancelled", last_error="superseded")
+        .where(Delivery.schedule_key == schedule_key, Delivery.status == DeliveryStatus.PENDING)
+        .values(status=DeliveryStatus.CANCELLED, last_error="superseded")
     ).rowcount
 
 
@@ -40,7 +37,9 @@ def _local(contact: Contact, when: datetime) -> str:
     return f"{when.astimezone(ZoneInfo(contact.timezone)):%A %d %B at %H:%M} ({contact.timezone})"
 
 
-def appointment_context(settings: NotifySettings, contact: Contact, appt: AppointmentRecord, method: str) -> dict:
+def appointment_context(
+    settings: NotificationsSettings, contact: Contact, appt: AppointmentRecord, method: str
+) -> dict:
     return {
         "preferred_name": contact.display_name,
         "when_local": _local(contact, appt.starts_at),
@@ -58,64 +57,69 @@ def _can_email(contact: Contact | None) -> bool:
     return bool(contact and contact.email and contact.active and contact.channel == "email")
 
 
-def project_appointment(session: Session, d: dict, status: str) -> AppointmentRecord | None:
-    appt = session.get(AppointmentRecord, d["appointment_id"])
-    if appt is None and "ends_at" not in d:
+def project_appointment(session: Session, d, status: str) -> AppointmentRecord | None:
+    """Keep the appointment projection current; ``d`` is any appointment event's data (a cancellation carries
+    no end time or type, so only the fields an event has are copied)."""
+    appt = session.get(AppointmentRecord, d.appointment_id)
+    if appt is None and getattr(d, "ends_at", None) is None:
         return None  # a cancellation of an appointment we never saw booked: nothing to tell anyone
-    appt = appt or AppointmentRecord(id=d["appointment_id"])
-    appt.client_id, appt.clinician_id, appt.status = d["client_id"], d["clinician_id"], status
+    appt = appt or AppointmentRecord(id=d.appointment_id)
+    appt.client_id, appt.clinician_id, appt.status = d.client_id, d.clinician_id, status
     for field in ("appointment_type", "modality", "starts_at", "ends_at", "sequence"):
-        if field in d and d[field] is not None:
-            setattr(appt, field, d[field])
+        value = getattr(d, field, None)
+        if value is not None:
+            setattr(appt, field, value)
     session.merge(appt)
     session.flush()
-    return session.get(AppointmentRecord, d["appointment_id"])
+    return session.get(AppointmentRecord, d.appointment_id)
 
 
-def on_appointment_event(session: Session, event: Event, settings: NotifySettings, now: datetime) -> None:
-    kind = event.name.split(".", 1)[1]  # booked, rescheduled, cancelled
+def on_appointment_event(
+    session: Session, event: Event, change: str, settings: NotificationsSettings, now: datetime
+) -> None:
+    """``change`` is ``booked``, ``rescheduled`` or ``cancelled``."""
     d = event.data
-    appt = project_appointment(session, d, "cancelled" if kind == "cancelled" else "booked")
+    cancelled = change == "cancelled"
+    appt = project_appointment(session, d, AppointmentStatus.CANCELLED if cancelled else AppointmentStatus.BOOKED)
     if appt is None:
         return
-    contact = session.get(Contact, d["client_id"])
+    contact = session.get(Contact, d.client_id)
     message_key = f"appt-msg:{appt.id}"
-    pending = session.scalar(select(Delivery).where(Delivery.schedule_key == message_key, Delivery.status == "pending"))
+    pending = session.scalar(
+        select(Delivery).where(Delivery.schedule_key == message_key, Delivery.status == DeliveryStatus.PENDING)
+    )
     cancel_pending(session, f"appt-reminder:{appt.id}")
-    if kind == "cancelled":
-        if pending is not None and pending.template == CONFIRMATION:
-            pending.status, pending.last_error = "cancelled", "booked and cancelled within the grace period"
-            return  # the client never heard of it: nothing to say
-        template = CANCELLATION
-    elif kind == "rescheduled" and not (pending is not None and pending.template == CONFIRMATION):
-        template = CHANGE
-    else:
-        template = CONFIRMATION
-    if not _can_email(contact) or (kind != "cancelled" and appt.ends_at <= now):
+    template = rules.appointment_message(change, pending.template if pending is not None else None)
+    if template is None:
+        pending.status, pending.last_error = DeliveryStatus.CANCELLED, rules.WITHDRAWN_WITHIN_GRACE
+        return  # the client never heard of it: nothing to say
+    if not _can_email(contact) or (not cancelled and appt.ends_at <= now):
         return  # no address, another channel, or an appointment already over (entered afterwards)
-    context = appointment_context(settings, contact, appt, "CANCEL" if kind == "cancelled" else "REQUEST")
+    context = appointment_context(settings, contact, appt, "CANCEL" if cancelled else "REQUEST")
     due = client_due(settings, contact, now + timedelta(minutes=settings.grace_minutes))
     if pending is not None:  # coalesce: one message, saying the latest state
         pending.template, pending.context, pending.due_at = template, context, due
     else:
         deliveries.enqueue(
             session,
-            key=f"{event.id}:{template}:{contact.id}",
-            template=template,
-            recipient=contact,
-            recipient_kind="client",
+            template,
+            contact,
+            event,
             context=context,
-            source_event_id=event.id,
-            subject_id=d["client_id"],
             due_at=due,
             schedule_key=message_key,
         )
-    if kind != "cancelled" and not contact.opted_out:
+    if not cancelled and not contact.opted_out:
         schedule_reminders(session, settings, contact, appt, event, now)
 
 
 def schedule_reminders(
-    session: Session, settings: NotifySettings, contact: Contact, appt: AppointmentRecord, event: Event, now: datetime
+    session: Session,
+    settings: NotificationsSettings,
+    contact: Contact,
+    appt: AppointmentRecord,
+    event: Event,
+    now: datetime,
 ) -> None:
     for hours in settings.reminder_offsets_hours:
         due = appt.starts_at - timedelta(hours=hours)
@@ -130,48 +134,48 @@ def schedule_reminders(
         }
         deliveries.enqueue(
             session,
+            kinds.APPOINTMENT_REMINDER.name,
+            contact,
+            event,
             key=f"reminder:{appt.id}:{hours:g}h:{appt.starts_at.isoformat()}",
-            template=REMINDER,
-            recipient=contact,
-            recipient_kind="client",
             context=context,
-            source_event_id=event.id,
-            subject_id=appt.client_id,
             due_at=client_due(settings, contact, due),
             schedule_key=f"appt-reminder:{appt.id}",
         )
 
 
-def reminder_link(settings: NotifySettings, appt: AppointmentRecord, action: str) -> str:
-    token = links.sign("appointment", {"a": appt.id, "s": appt.starts_at.isoformat(), "do": action})
+def reminder_link(settings: NotificationsSettings, appt: AppointmentRecord, action: str) -> str:
+    token = links.sign(
+        settings.link_secret, "appointment", {"a": appt.id, "s": appt.starts_at.isoformat(), "do": action}
+    )
     return f"{settings.scheduling_url}/r/{token}"
 
 
-def unsubscribe_link(settings: NotifySettings, contact: Contact) -> str:
-    return f"{settings.notifications_url}/unsubscribe/{links.sign('unsubscribe', {'c': contact.id})}"
+def unsubscribe_link(settings: NotificationsSettings, contact: Contact) -> str:
+    return (
+        f"{settings.notifications_url}/unsubscribe/{links.sign(settings.link_secret, 'unsubscribe', {'c': contact.id})}"
+    )
 
 
 def schedule_questionnaire_reminder(
-    session: Session, settings: NotifySettings, contact: Contact, event: Event, now: datetime
+    session: Session, settings: NotificationsSettings, contact: Contact, event: Event, now: datetime
 ) -> None:
     d = event.data
     due = now + timedelta(hours=settings.questionnaire_reminder_hours)
-    if due >= d["expires_at"]:
+    if due >= d.expires_at:
         return
+    reminder = kinds.QUESTIONNAIRE_REMINDER.name
     deliveries.enqueue(
         session,
-        key=f"{event.id}:{Q_REMINDER}:{contact.id}",
-        template=Q_REMINDER,
-        recipient=contact,
-        recipient_kind="client",
-        source_event_id=event.id,
-        subject_id=d["client_id"],
+        reminder,
+        contact,
+        event,
         due_at=client_due(settings, contact, due),
-        schedule_key=f"q-reminder:{d['assignment_id']}",
+        schedule_key=f"q-reminder:{d.assignment_id}",
         context={
             "preferred_name": contact.display_name,
-            "questionnaire_url": d["questionnaire_url"],
-            "assignment_id": d["assignment_id"],
-            "expires_local": _local(contact, d["expires_at"]),
+            "questionnaire_url": d.questionnaire_url,
+            "assignment_id": d.assignment_id,
+            "expires_local": _local(contact, d.expires_at),
         },
     )

@@ -1,15 +1,35 @@
-"""Notifications' settings: SMTP, sender identity, practice branding."""
+"""Notifications' settings: the common ones plus SMTP, the sender's identity and message timing.
+
+| variable | meaning | default |
+| --- | --- | --- |
+| ``SMTP_HOST`` / ``SMTP_PORT`` | the mail server | ``127.0.0.1:8025`` (the dev mail sink) |
+| ``SMTP_SECURITY`` | ``none``, ``starttls`` or ``ssl`` | ``none`` |
+| ``SMTP_USER`` / ``SMTP_PASSWORD`` | SMTP credentials | none |
+| ``NOTIFY_FROM_ADDRESS`` / ``NOTIFY_FROM_NAME`` | the sender | ``no-reply@attune.local`` / a neutral name |
+| ``PRACTICE_NAME`` / ``PRACTICE_LOCATION`` | shown in client messages | neutral / empty |
+| ``ALERT_ONCALL_ADDRESS`` | also receives every urgent alert | none |
+| ``NOTIFY_QUIET_START`` / ``NOTIFY_QUIET_END`` | client messages wait these out (client's timezone) | 21:00 / 08:00 |
+| ``NOTIFY_GRACE_MINUTES`` | quick successive appointment edits send one message after this long | 3 |
+| ``NOTIFY_REMINDER_OFFSETS_HOURS`` | appointment reminders, hours before the start (comma-separated) | 24 |
+| ``NOTIFY_QUESTIONNAIRE_REMINDER_HOURS`` | a questionnaire reminder this long after the invitation | 24 |
+| ``NOTIFY_MAX_ATTEMPTS`` | send attempts before a message is marked failed | 8 |
+| ``NOTIFY_RATE_PER_SECOND`` | the most messages sent per second | 20 |
+| ``LATE_CANCEL_HOURS`` | a reminder's cancel link only works before this window | 24 |
+"""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
-from shared.config import ServiceConfig
+from shared.config import CommonSettings
 
 
-@dataclass
-class NotifySettings:
+@dataclass(kw_only=True)
+class NotificationsSettings(CommonSettings):
+    SERVICE: ClassVar[str] = "notifications"
+
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
     smtp_security: str = "none"  # none | starttls | ssl
@@ -19,47 +39,54 @@ class NotifySettings:
     from_address: str = "no-reply@attune.local"
     from_name: str = "Your therapy practice"  # a practice's name alone can reveal a condition: keep it neutral
     practice_name: str = "Your therapy practice"
+    practice_location: str = ""
     oncall_address: str | None = None
-    dashboard_url: str = "http://127.0.0.1:8002"
     max_attempts: int = 8
     rate_per_second: float = 20.0
     quiet_start: str = "21:00"  # client messages wait for the end of quiet hours in the client's timezone
     quiet_end: str = "08:00"
     grace_minutes: float = 3.0  # quick successive edits of an appointment send one message
-    reminder_offsets_hours: tuple = (24.0,)  # appointment reminders before the start
+    reminder_offsets_hours: tuple[float, ...] = (24.0,)  # appointment reminders before the start
     questionnaire_reminder_hours: float = 24.0
     late_cancel_hours: float = 24.0  # the cancel link only works outside this window
-    scheduling_url: str = "http://127.0.0.1:8001"
-    notifications_url: str = "http://127.0.0.1:8003"
-    practice_location: str = ""
+
+    @property
+    def dashboard_url(self) -> str:
+        return self.public_url("feedback")
+
+    @property
+    def scheduling_url(self) -> str:
+        return self.public_url("scheduling")
+
+    @property
+    def notifications_url(self) -> str:
+        return self.public_url("notifications")
 
     @classmethod
-    def from_config(cls, config: ServiceConfig) -> NotifySettings:
-        env = os.environ
-        s = cls(
-            dashboard_url=config.public_url("feedback"),
-            scheduling_url=config.public_url("scheduling"),
-            notifications_url=config.public_url("notifications"),
-        )
-        s.smtp_host = env.get("SMTP_HOST", s.smtp_host)
-        s.smtp_port = int(env.get("SMTP_PORT", s.smtp_port))
-        s.smtp_security = env.get("SMTP_SECURITY", s.smtp_security)
-        s.smtp_user = env.get("SMTP_USER") or None
-        s.smtp_password = env.get("SMTP_PASSWORD") or None
-        s.from_address = env.get("NOTIFY_FROM_ADDRESS", s.from_address)
-        s.from_name = env.get("NOTIFY_FROM_NAME", s.from_name)
-        s.practice_name = env.get("PRACTICE_NAME", s.practice_name)
-        s.oncall_address = env.get("ALERT_ONCALL_ADDRESS") or None
-        s.quiet_start = env.get("NOTIFY_QUIET_START", s.quiet_start)
-        s.quiet_end = env.get("NOTIFY_QUIET_END", s.quiet_end)
-        s.grace_minutes = float(env.get("NOTIFY_GRACE_MINUTES", s.grace_minutes))
+    def service_from_env(cls, env: Mapping[str, str]) -> dict:
+        text = {
+            "SMTP_HOST": "smtp_host",
+            "SMTP_SECURITY": "smtp_security",
+            "NOTIFY_FROM_ADDRESS": "from_address",
+            "NOTIFY_FROM_NAME": "from_name",
+            "PRACTICE_NAME": "practice_name",
+            "PRACTICE_LOCATION": "practice_location",
+            "NOTIFY_QUIET_START": "quiet_start",
+            "NOTIFY_QUIET_END": "quiet_end",
+        }
+        numbers = {
+            "SMTP_PORT": ("smtp_port", int),
+            "NOTIFY_GRACE_MINUTES": ("grace_minutes", float),
+            "NOTIFY_QUESTIONNAIRE_REMINDER_HOURS": ("questionnaire_reminder_hours", float),
+            "NOTIFY_MAX_ATTEMPTS": ("max_attempts", int),
+            "NOTIFY_RATE_PER_SECOND": ("rate_per_second", float),
+            "LATE_CANCEL_HOURS": ("late_cancel_hours", float),
+        }
+        values: dict = {attr: env[var] for var, attr in text.items() if env.get(var)}
+        values.update({attr: kind(env[var]) for var, (attr, kind) in numbers.items() if env.get(var)})
+        for var, attr in (("SMTP_USER", "smtp_user"), ("SMTP_PASSWORD", "smtp_password")):
+            values[attr] = env.get(var) or None
+        values["oncall_address"] = env.get("ALERT_ONCALL_ADDRESS") or None
         if env.get("NOTIFY_REMINDER_OFFSETS_HOURS"):
-            s.reminder_offsets_hours = tuple(float(h) for h in env["NOTIFY_REMINDER_OFFSETS_HOURS"].split(","))
-        s.questionnaire_reminder_hours = float(
-            env.get("NOTIFY_QUESTIONNAIRE_REMINDER_HOURS", s.questionnaire_reminder_hours)
-        )
-        s.late_cancel_hours = float(env.get("LATE_CANCEL_HOURS", s.late_cancel_hours))
-        s.practice_location = env.get("PRACTICE_LOCATION", s.practice_location)
-        for key, value in config.extra.get("notifications", {}).items():
-            setattr(s, key, value)
-        return s
+            values["reminder_offsets_hours"] = tuple(float(h) for h in env["NOTIFY_REMINDER_OFFSETS_HOURS"].split(","))
+        return values

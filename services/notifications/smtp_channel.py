@@ -7,7 +7,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from services.notifications.settings import NotifySettings
+from services.notifications.settings import NotificationsSettings
 
 
 class TransientSendError(Exception):
@@ -19,7 +19,7 @@ class PermanentSendError(Exception):
 
 
 class SmtpChannel:
-    def __init__(self, settings: NotifySettings):
+    def __init__(self, settings: NotificationsSettings):
         self.settings = settings
 
     def send(self, message: EmailMessage) -> None:

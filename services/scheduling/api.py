@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
-from flask import abort, current_app, g, request, url_for
+from flask import current_app, g, request, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from services.scheduling import appointments as appts
 from services.scheduling import directory, series
 from services.scheduling import schemas as s
-from services.scheduling.availability_query import find_availability
 from services.scheduling.booking import RuleViolation
 from services.scheduling.models import (
     Appointment,
@@ -23,10 +23,13 @@ from services.scheduling.models import (
     Room,
     TimeOff,
 )
+from services.scheduling.queries import find_availability, matching_clients
 from services.scheduling.recurrence import Rule
 from shared.auth import require
 from shared.db import utcnow
+from shared.errors import Forbidden
 from shared.unit_of_work import session, unit_of_work
+from shared.web import settings_of
 
 STAFF = ("frontdesk", "clinician", "supervisor", "admin")
 DESK = ("frontdesk", "admin")
@@ -130,7 +133,7 @@ class CalendarToken(MethodView):
         """Issue a new secret iCalendar feed URL for the clinician (the previous one stops working)."""
         clinician = directory.get_or_404(session(), Clinician, clinician_id, lock=True)
         if g.principal.role == "clinician" and g.principal.clinician_id != clinician_id:
-            abort(403)
+            raise Forbidden("A clinician may only issue their own calendar feed.")
         token = directory.new_calendar_token(clinician)
         return {"feed_url": url_for("calendar.feed", token=token, _external=True)}
 
@@ -147,14 +150,7 @@ class Clients(MethodView):
     def get(self, args):
         stmt = select(Client)
         if args["q"]:
-            like = f"%{args['q'].lower()}%"
-            stmt = stmt.where(
-                or_(
-                    func.lower(Client.legal_name).like(like),
-                    func.lower(Client.preferred_name).like(like),
-                    func.lower(Client.email).like(like),
-                )
-            )
+            stmt = matching_clients(stmt, args["q"])
         if args["clinician_id"]:
             stmt = stmt.where(Client.clinician_id == args["clinician_id"])
         if args["status"]:
@@ -295,65 +291,81 @@ class AppointmentById(MethodView):
         return appt, 200, _etag(appt)
 
 
-def _action(name: str, fn, schema=None):
-    """A POST /appointments/<id>/<name> endpoint that applies one lifecycle action (If-Match honoured)."""
+def calendar_change(rule: str, body=None, response=s.AppointmentOut, status: int = 200):
+    """A POST that changes the calendar: one unit of work (``Idempotency-Key`` honoured), any staff member
+    signed in, and only the front desk or an admin allowed to change anything (checked after validation)."""
 
-    def view(*args, appointment_id):
-        _desk_only()
-        data = args[0] if args else {}
-        appt = fn(appointment_id, data)
-        return appt, 200, _etag(appt)
+    def decorator(view):
+        @functools.wraps(view)
+        def desk_only(*args, **kwargs):
+            _desk_only()
+            return view(*args, **kwargs)
 
-    view.__name__ = f"appointment_{name.replace('-', '_')}"
-    view.__doc__ = f"{name.replace('-', ' ').capitalize()} an appointment."
-    decorated = blp.response(200, s.AppointmentOut)(view)
-    if schema is not None:
-        decorated = blp.arguments(schema)(decorated)
-    decorated = unit_of_work(require(*STAFF)(decorated))
-    blp.route(f"/appointments/<appointment_id>/{name}", methods=["POST"])(decorated)
+        documented = blp.response(status, response)(desk_only)
+        if body is not None:
+            documented = blp.arguments(body)(documented)
+        return blp.route(rule, methods=["POST"])(unit_of_work(require(*STAFF)(documented)))
+
+    return decorator
 
 
 def _late_window() -> timedelta:
-    return timedelta(hours=current_app.config.get("LATE_CANCEL_HOURS", 24))
+    return timedelta(hours=settings_of(current_app).late_cancel_hours)
 
 
-_action(
-    "reschedule",
-    lambda aid, d: appts.reschedule(
-        session(),
-        aid,
-        d["starts_at"],
-        d["ends_at"],
-        utcnow(),
-        by=_by(),
-        room_id=d["room_id"],
-        override_reason=d["override_reason"],
-        expected_version=_if_match(),
-    ),
-    s.RescheduleIn,
-)
-_action(
-    "cancel",
-    lambda aid, d: appts.cancel(
-        session(),
-        aid,
-        utcnow(),
-        cancelled_by=d["cancelled_by"],
-        reason=d["reason"],
-        late_window=_late_window(),
-        by=_by(),
-        expected_version=_if_match(),
-    ),
-    s.CancelIn,
-)
-_action("check-in", lambda aid, d: appts.check_in(session(), aid, utcnow(), by=_by(), expected_version=_if_match()))
-_action("no-show", lambda aid, d: appts.mark_no_show(session(), aid, utcnow(), by=_by(), expected_version=_if_match()))
-_action("complete", lambda aid, d: appts.complete(session(), aid, utcnow(), by=_by(), expected_version=_if_match()))
+def _changed(appt: Appointment):
+    return appt, 200, _etag(appt)
+
+
+@calendar_change("/appointments/<appointment_id>/reschedule", s.RescheduleIn)
+def reschedule_appointment(data, appointment_id):
+    """Move an appointment (If-Match honoured)."""
+    return _changed(
+        appts.reschedule(
+            session(),
+            appointment_id,
+            data["starts_at"],
+            data["ends_at"],
+            utcnow(),
+            by=_by(),
+            room_id=data["room_id"],
+            override_reason=data["override_reason"],
+            expected_version=_if_match(),
+        )
+    )
+
+
+@calendar_change("/appointments/<appointment_id>/cancel", s.CancelIn)
+def cancel_appointment(data, appointment_id):
+    """Cancel an appointment; inside the late-cancel window it is recorded as a late cancellation."""
+    return _changed(
+        appts.cancel(
+            session(),
+            appointment_id,
+            utcnow(),
+            cancelled_by=data["cancelled_by"],
+            reason=data["reason"],
+            late_window=_late_window(),
+            by=_by(),
+            expected_version=_if_match(),
+        )
+    )
+
+
+# Lifecycle steps that take no body: the URL names each one, so a search for the route finds it here.
+STEPS = {"check-in": appts.check_in, "no-show": appts.mark_no_show, "complete": appts.complete}
+
+
+@calendar_change('/appointments/<appointment_id>/<any("check-in", "no-show", "complete"):step>')
+def appointment_step(appointment_id, step):
+    """Check in (the client has arrived), mark a no-show, or complete (the session took place: emits
+    ``session.completed``, which starts the questionnaire flow). If-Match honoured."""
+    return _changed(STEPS[step](session(), appointment_id, utcnow(), by=_by(), expected_version=_if_match()))
 
 
 def _desk_only() -> None:
     if g.principal.role not in DESK:
-        abort(403, "Only front-desk staff and admins change the calendar.")
+        raise Forbidden("Only front-desk staff and admins change the calendar.")
 
 
 # -- recurring series ----------------------------------------------------------------------------------------
@@ -376,29 +388,21 @@ def preview_series(data):
     return [c.as_dict() for c in series.check_occurrences(session(), req, rule)]
 
 
-@blp.route("/series", methods=["POST"])
-@unit_of_work
-@require(*STAFF)
-@blp.arguments(s.SeriesIn)
-@blp.response(201, s.SeriesOut)
+@calendar_change("/series", s.SeriesIn, response=s.SeriesOut, status=201)
 def book_series(data):
     """Book a recurring series; conflicts are reported per occurrence (409 with `occurrences` when nothing
     was booked)."""
-    _desk_only()
     on_conflict = data["on_conflict"]
     req, rule = _series_request(dict(data))
     created, booked, skipped = series.book_series(session(), req, rule, utcnow(), on_conflict=on_conflict, by=_by())
     return {"series_id": created.id, "booked": booked, "skipped": [c.as_dict() for c in skipped]}
 
 
-@blp.route("/appointments/<appointment_id>/series/reschedule", methods=["POST"])
-@unit_of_work
-@require(*STAFF)
-@blp.arguments(s.SeriesRescheduleIn)
-@blp.response(200, s.AppointmentOut(many=True))
+@calendar_change(
+    "/appointments/<appointment_id>/series/reschedule", s.SeriesRescheduleIn, response=s.AppointmentOut(many=True)
+)
 def reschedule_in_series(data, appointment_id):
     """Move this occurrence, this and the following ones, or all future ones (local time kept across DST)."""
-    _desk_only()
     return series.reschedule_series(
         session(),
         appointment_id,
@@ -412,14 +416,9 @@ def reschedule_in_series(data, appointment_id):
     )
 
 
-@blp.route("/appointments/<appointment_id>/series/cancel", methods=["POST"])
-@unit_of_work
-@require(*STAFF)
-@blp.arguments(s.SeriesCancelIn)
-@blp.response(200, s.AppointmentOut(many=True))
+@calendar_change("/appointments/<appointment_id>/series/cancel", s.SeriesCancelIn, response=s.AppointmentOut(many=True))
 def cancel_in_series(data, appointment_id):
     """Cancel this occurrence, this and the following ones, or all future ones."""
-    _desk_only()
     return series.cancel_series(
         session(),
         appointment_id,

@@ -27,13 +27,19 @@ from services.scheduling.models import (
     Room,
     TimeOff,
 )
+from shared.errors import DomainError
+from shared.events import catalog as events
 from shared.messaging.outbox import emit
+from shared.statuses import ClientStatus
 
 
 class BookingConflict(RuleViolation):
     def __init__(self, message: str, conflicts: list[dict]):
         super().__init__(message)
         self.conflicts = conflicts
+
+    def problem_extra(self) -> dict:
+        return {"conflicts": self.conflicts}
 
 
 @dataclass
@@ -154,7 +160,7 @@ def book(session: Session, req: BookingRequest, now: datetime, by: str | None = 
     appt_type = get_or_404(session, AppointmentType, req.type_id)
     if not clinician.active:
         raise RuleViolation("That clinician is no longer active.")
-    if client.status != "active":
+    if client.status != ClientStatus.ACTIVE:
         raise RuleViolation("This client is discharged: readmit them before booking.")
     ends_at = req.ends_at or req.starts_at + timedelta(minutes=appt_type.minutes)
     slot = Slot(req.starts_at, ends_at)
@@ -186,7 +192,7 @@ def book(session: Session, req: BookingRequest, now: datetime, by: str | None = 
             detail={"override_reason": req.override_reason} if req.override_reason else None,
         )
     )
-    emit(session, "appointment.booked", booked_event(appt), subject=client.id)
+    emit(session, events.APPOINTMENT_BOOKED, booked_event(appt), subject=client.id)
     return appt
 
 
@@ -198,10 +204,15 @@ def load_for_change(session: Session, appointment_id: str, expected_version: int
     return appt
 
 
-class StaleVersion(Exception):
+class StaleVersion(DomainError):
+    status, title = 412, "Precondition Failed"
+
     def __init__(self, current: int):
         super().__init__(f"The appointment changed meanwhile (now version {current}); reload and try again.")
         self.current = current
+
+    def problem_extra(self) -> dict:
+        return {"current_version": self.current}
 
 
 def _record(session: Session, appt: Appointment, action: str, now: datetime, by: str | None, **detail) -> None:
@@ -263,7 +274,7 @@ def reschedule(
     session.flush()
     emit(
         session,
-        "appointment.rescheduled",
+        events.APPOINTMENT_RESCHEDULED,
         {**booked_event(appt), "previous_starts_at": previous.starts_at, "previous_ends_at": previous.ends_at},
         subject=appt.client_id,
     )
@@ -291,7 +302,7 @@ def cancel(
     session.flush()
     emit(
         session,
-        "appointment.cancelled",
+        events.APPOINTMENT_CANCELLED,
         {
             "appointment_id": appt.id,
             "client_id": appt.client_id,
@@ -316,7 +327,7 @@ def check_in(
     session.flush()
     emit(
         session,
-        "appointment.checked_in",
+        events.APPOINTMENT_CHECKED_IN,
         {
             "appointment_id": appt.id,
             "client_id": appt.client_id,
@@ -337,7 +348,7 @@ def mark_no_show(
     session.flush()
     emit(
         session,
-        "appointment.no_show",
+        events.APPOINTMENT_NO_SHOW,
         {
             "appointment_id": appt.id,
             "client_id": appt.client_id,
@@ -366,7 +377,7 @@ def complete(
     session.flush()
     emit(
         session,
-        "session.completed",
+        events.SESSION_COMPLETED,
         {
             "appointment_id": appt.id,
             "client_id": appt.client_id,
@@ -391,7 +402,7 @@ def set_confirmation(session: Session, appointment_id: str, confirmation: str, n
         session.flush()
         emit(
             session,
-            "appointment.confirmation_changed",
+            events.APPOINTMENT_CONFIRMATION_CHANGED,
             {
                 "appointment_id": appt.id,
                 "client_id": appt.client_id,

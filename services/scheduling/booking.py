@@ -7,8 +7,17 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-BOOKED, CHECKED_IN, COMPLETED, CANCELLED, NO_SHOW = "booked", "checked_in", "completed", "cancelled", "no_show"
-STATUSES = (BOOKED, CHECKED_IN, COMPLETED, CANCELLED, NO_SHOW)
+from shared.errors import DomainError
+from shared.statuses import AppointmentStatus
+
+BOOKED, CHECKED_IN, COMPLETED, CANCELLED, NO_SHOW = (
+    AppointmentStatus.BOOKED,
+    AppointmentStatus.CHECKED_IN,
+    AppointmentStatus.COMPLETED,
+    AppointmentStatus.CANCELLED,
+    AppointmentStatus.NO_SHOW,
+)
+STATUSES = tuple(AppointmentStatus)
 ACTIVE_STATUSES = (BOOKED, CHECKED_IN, COMPLETED)  # these hold their slot; cancelled and no-show free it
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -16,8 +25,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 CHECK_IN_EARLIEST = timedelta(hours=2)
 
 
-class RuleViolation(Exception):
-    """A request that breaks a rule; the message is written for the person at the front desk."""
+class RuleViolation(DomainError):
+    """A request that breaks a rule (409); the message is written for the person at the front desk."""
 
 
 class IllegalTransition(RuleViolation):

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from services.scheduling.booking import ACTIVE_STATUSES
 from services.scheduling.models import Appointment, AppointmentType, Clinician
 from shared.db import utcnow
-from shared.web import runtime_of
+from shared.unit_of_work import transaction
 
 bp = Blueprint("calendar", __name__)
 
@@ -37,9 +37,8 @@ def build_calendar(clinician: Clinician, rows: list[tuple[Appointment, Appointme
 
 @bp.get("/calendar/<token>.ics")
 def feed(token: str):
-    runtime = runtime_of(__import__("flask").current_app)
     digest = hashlib.sha256(token.encode()).hexdigest()
-    with runtime.sessions() as session:
+    with transaction() as session:
         clinician = session.scalar(select(Clinician).where(Clinician.calendar_token_hash == digest))
         if clinician is None:
             abort(404)

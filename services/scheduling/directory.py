@@ -11,11 +11,10 @@ from sqlalchemy.orm import Session
 
 from services.scheduling.booking import RuleViolation, validate_working_hours
 from services.scheduling.models import Client, Clinician, Episode
+from shared.errors import NotFound
+from shared.events import catalog as events
 from shared.messaging.outbox import emit
-
-
-class NotFound(LookupError):
-    pass
+from shared.statuses import ClientStatus
 
 
 def get_or_404(session: Session, model, ident: str, *, lock: bool = False):
@@ -48,7 +47,7 @@ def register_clinician(session: Session, data: dict) -> Clinician:
     clinician = Clinician(**{**data, "working_hours": validate_working_hours(data.get("working_hours") or {})})
     session.add(clinician)
     session.flush()
-    emit(session, "clinician.registered", clinician_event(clinician), subject=clinician.id)
+    emit(session, events.CLINICIAN_REGISTERED, clinician_event(clinician), subject=clinician.id)
     return clinician
 
 
@@ -58,7 +57,7 @@ def update_clinician(session: Session, clinician: Clinician, changes: dict) -> C
     for key, value in changes.items():
         setattr(clinician, key, value)
     session.flush()
-    emit(session, "clinician.updated", clinician_event(clinician), subject=clinician.id)
+    emit(session, events.CLINICIAN_UPDATED, clinician_event(clinician), subject=clinician.id)
     return clinician
 
 
@@ -115,7 +114,7 @@ def register_client(session: Session, data: dict, now: datetime) -> Client:
     episode = Episode(client_id=client.id, started_at=now)
     session.add(episode)
     session.flush()
-    emit(session, "client.registered", client_event(client, episode.id), subject=client.id)
+    emit(session, events.CLIENT_REGISTERED, client_event(client, episode.id), subject=client.id)
     return client
 
 
@@ -127,26 +126,26 @@ def update_client(session: Session, client: Client, changes: dict, now: datetime
     for key, value in changes.items():
         setattr(client, key, value)
     reopened = None
-    if changes.get("status") == "active" and open_episode(session, client.id) is None:
+    if changes.get("status") == ClientStatus.ACTIVE and open_episode(session, client.id) is None:
         reopened = Episode(client_id=client.id, started_at=now)
         session.add(reopened)
     session.flush()
     episode = reopened or open_episode(session, client.id)
-    emit(session, "client.updated", client_event(client, episode.id if episode else None), subject=client.id)
+    emit(session, events.CLIENT_UPDATED, client_event(client, episode.id if episode else None), subject=client.id)
     return client
 
 
 def discharge_client(session: Session, client: Client, now: datetime) -> Client:
-    if client.status == "discharged":
+    if client.status == ClientStatus.DISCHARGED:
         raise RuleViolation("This client is already discharged.")
     episode = open_episode(session, client.id)
     if episode is not None:
         episode.ended_at = now
-    client.status = "discharged"
+    client.status = ClientStatus.DISCHARGED
     session.flush()
     emit(
         session,
-        "client.discharged",
+        events.CLIENT_DISCHARGED,
         {"client_id": client.id, "episode_id": episode.id if episode else None, "discharged_at": now},
         subject=client.id,
     )

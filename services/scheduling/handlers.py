@@ -10,17 +10,14 @@ from shared.events.envelope import Event
 
 def record_delivery_problem(session: Session, event: Event) -> None:
     d = event.data
-    if d["recipient_kind"] != "client" or session.get(Client, d["recipient_id"]) is None:
+    if d.recipient_kind != "client" or session.get(Client, d.recipient_id) is None:
         return  # alerts to therapists and the on-call address are not the front desk's to chase
     session.merge(
         DeliveryProblem(
-            id=d["delivery_id"],
-            client_id=d["recipient_id"],
-            template=d["template"],
-            error=d["error_class"],
-            failed_at=d["at"],
+            id=d.delivery_id,
+            client_id=d.recipient_id,
+            template=d.template,
+            error=d.error_class,
+            failed_at=d.at,
         )
     )
-
-
-HANDLERS = {"attune.notifications.notification.failed": record_delivery_problem}

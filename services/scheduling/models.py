@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, 
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, utcnow
+from shared.statuses import AppointmentStatus, ClientStatus
 
 
 def new_id() -> str:
@@ -58,7 +59,7 @@ class Client(Base):
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_email_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     clinician_id: Mapped[str | None] = mapped_column(ForeignKey("clinicians.id"), nullable=True, index=True)
-    status: Mapped[str] = mapped_column(String(12), default="active")
+    status: Mapped[str] = mapped_column(String(12), default=ClientStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -116,7 +117,7 @@ class Appointment(Base):
     modality: Mapped[str] = mapped_column(String(12), default="in_person")
     telehealth_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
     front_desk_note: Mapped[str | None] = mapped_column(Text, nullable=True)
-    status: Mapped[str] = mapped_column(String(12), default="booked")
+    status: Mapped[str] = mapped_column(String(12), default=AppointmentStatus.BOOKED)
     confirmation: Mapped[str] = mapped_column(String(12), default="unconfirmed")
     cancelled_by: Mapped[str | None] = mapped_column(String(12), nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)

@@ -9,12 +9,17 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import MONTHLY, WEEKLY, rrule, weekday
 
+from shared.errors import DomainError
+
 MAX_OCCURRENCES = 300
 WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
-class RecurrenceError(ValueError):
-    pass
+class RecurrenceError(DomainError, ValueError):
+    status, title = 422, "Unprocessable Content"
+
+    def problem_extra(self) -> dict:
+        return {"errors": {"rule": [str(self)]}}
 
 
 @dataclass(frozen=True)

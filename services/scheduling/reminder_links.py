@@ -18,7 +18,9 @@ from services.scheduling.booking import IllegalTransition, is_late_cancel
 from services.scheduling.models import Appointment, Client
 from shared import links
 from shared.db import utcnow
-from shared.web import runtime_of
+from shared.statuses import AppointmentStatus
+from shared.unit_of_work import transaction
+from shared.web import settings_of
 
 bp = Blueprint("reminder", __name__, template_folder="templates")
 MAX_AGE = 60 * 24 * 3600
@@ -31,13 +33,12 @@ def _page(template: str, status: int = 200, **context):
 
 @bp.route("/r/<token>", methods=["GET", "POST"])
 def reminder_link(token: str):
-    claim = links.verify("appointment", token, MAX_AGE)
+    claim = links.verify(settings_of(current_app).link_secret, "appointment", token, MAX_AGE)
     if claim is None:
         return _page("gone", 404)
-    runtime = runtime_of(current_app)
     now = utcnow()
-    window = timedelta(hours=current_app.config["LATE_CANCEL_HOURS"])
-    with runtime.sessions() as session, session.begin():
+    window = timedelta(hours=settings_of(current_app).late_cancel_hours)
+    with transaction() as session:
         row = session.execute(
             select(Appointment, Client.timezone)
             .join(Client, Client.id == Appointment.client_id)
@@ -47,7 +48,11 @@ def reminder_link(token: str):
             return _page("gone", 404)
         appt, tz = row
         when = f"{appt.starts_at.astimezone(ZoneInfo(tz)):%A %d %B at %H:%M}"
-        if appt.starts_at != datetime.fromisoformat(claim["s"]) or appt.status != "booked" or appt.starts_at <= now:
+        if (
+            appt.starts_at != datetime.fromisoformat(claim["s"])
+            or appt.status != AppointmentStatus.BOOKED
+            or appt.starts_at <= now
+        ):
             return _page("gone", 410)  # moved, cancelled or past: the email is out of date
         action = claim["do"]
         late = is_late_cancel(now, appt.starts_at, window)

@@ -7,6 +7,7 @@ from zoneinfo import available_timezones
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.scheduling.booking import STATUSES, validate_working_hours
+from shared.statuses import ClientStatus
 
 _TIMEZONES = frozenset(available_timezones())
 
@@ -93,7 +94,9 @@ class ClientPatch(Schema):
     timezone = _tz()
     consent_email = fields.Boolean()
     clinician_id = fields.String(allow_none=True)
-    status = fields.String(validate=validate.OneOf(["active"]), metadata={"description": "Readmit a client."})
+    status = fields.String(
+        validate=validate.OneOf([ClientStatus.ACTIVE]), metadata={"description": "Readmit a client."}
+    )
 
 
 class ClientOut(Schema):
@@ -114,7 +117,7 @@ class ClientOut(Schema):
 class ClientQuery(Schema):
     q = fields.String(load_default=None, metadata={"description": "Search in legal and preferred names, email."})
     clinician_id = fields.String(load_default=None)
-    status = fields.String(load_default=None, validate=validate.OneOf(["active", "discharged"]))
+    status = fields.String(load_default=None, validate=validate.OneOf(list(ClientStatus)))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 

@@ -29,6 +29,9 @@ class SeriesConflict(RuleViolation):
         super().__init__(message)
         self.report = report
 
+    def problem_extra(self) -> dict:
+        return {"occurrences": self.report}
+
 
 @dataclass
 class OccurrenceCheck:

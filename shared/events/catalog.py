@@ -1,16 +1,23 @@
-"""The catalog: which service emits each event type, at which versions, with which schema.
+"""The catalog: every event type and version, which service emits it, and its schema: the one contract.
 
 Types are named ``attune.<source>.<name>`` and each source service publishes to its own topic
-``attune.<source>``; the version travels in the ``dataversion`` envelope attribute.
+``<namespace>.<source>``; the version travels in the ``dataversion`` envelope attribute.
+
+Each ``EventSpec`` is a module-level constant (``SESSION_COMPLETED``), so producers emit and consumers register
+handlers by the spec itself, never by a hand-typed string: a typo is an ``AttributeError`` at import, not an
+event silently ignored. A consumed payload loads into the spec's frozen dataclass (``event.data.client_id``),
+generated from the same marshmallow schema so the field list exists once.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+import dataclasses
+from datetime import datetime
+from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
 
+from shared.config import kafka_namespace
 from shared.events import schemas as s
 from shared.events.envelope import Event, MalformedEvent
 
@@ -19,12 +26,48 @@ class UnknownEventType(MalformedEvent):
     """No schema for this type and version: the consumer cannot know what it means."""
 
 
-@dataclass(frozen=True)
+_PYTHON_TYPES = {
+    fields.String: str,
+    fields.Email: str,
+    fields.Url: str,
+    fields.Integer: int,
+    fields.Float: float,
+    fields.Boolean: bool,
+    fields.AwareDateTime: datetime,
+    fields.Dict: dict,
+    fields.List: list,
+}
+
+
+def _python_type(field: fields.Field) -> Any:
+    kind = next((py for mm, py in _PYTHON_TYPES.items() if isinstance(field, mm)), Any)
+    return kind | None if field.allow_none or not field.required else kind
+
+
+def data_class_for(name: str, version: int, schema: type[Schema]) -> type:
+    """A frozen dataclass with the schema's fields (``client.registered`` v1 -> ``ClientRegistered``)."""
+    class_name = "".join(part.capitalize() for part in name.replace(".", "_").split("_"))
+    class_name += f"V{version}" if version > 1 else ""
+    declared = schema._declared_fields
+    members = [
+        (key, _python_type(f)) if f.required else (key, _python_type(f), dataclasses.field(default=None))
+        for key, f in declared.items()
+    ]
+    cls = dataclasses.make_dataclass(class_name, members, frozen=True, kw_only=True)
+    cls.__module__ = __name__
+    return cls
+
+
+@dataclasses.dataclass(frozen=True)
 class EventSpec:
     source: str
     name: str
     version: int
     schema: type[Schema]
+    data_class: type = dataclasses.field(init=False, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "data_class", data_class_for(self.name, self.version, self.schema))
 
     @property
     def type(self) -> str:
@@ -44,17 +87,18 @@ class EventSpec:
         schema.load(wire)  # raises ValidationError naming each bad field
         return wire
 
-    def load_incoming(self, data: dict) -> dict:
-        """Tolerant of added fields; anything else wrong makes the event malformed."""
+    def load_incoming(self, data: dict) -> Any:
+        """Tolerant of added fields; anything else wrong makes the event malformed. Returns ``data_class``."""
         try:
-            return self.schema(unknown=EXCLUDE).load(data)
+            loaded = self.schema(unknown=EXCLUDE).load(data)
         except ValidationError as exc:
             raise MalformedEvent(f"{self.type} v{self.version} payload invalid: {exc.messages}") from exc
+        return self.data_class(**loaded)
 
 
 def namespace() -> str:
     """Topic and consumer-group prefix: ``attune`` unless a deployment (or a test) sets its own."""
-    return os.environ.get("ATTUNE_KAFKA_NAMESPACE", "attune")
+    return kafka_namespace()
 
 
 def topic_for(source: str) -> str:
@@ -69,36 +113,35 @@ def group_id(service: str) -> str:
     return f"{namespace()}.{service}"
 
 
-_SPECS = [
-    EventSpec("scheduling", "client.registered", 1, s.ClientV1),
-    EventSpec("scheduling", "client.updated", 1, s.ClientV1),
-    EventSpec("scheduling", "client.discharged", 1, s.ClientDischargedV1),
-    EventSpec("scheduling", "clinician.registered", 1, s.ClinicianV1),
-    EventSpec("scheduling", "clinician.updated", 1, s.ClinicianV1),
-    EventSpec("scheduling", "appointment.booked", 1, s.AppointmentBookedV1),
-    EventSpec("scheduling", "appointment.rescheduled", 1, s.AppointmentRescheduledV1),
-    EventSpec("scheduling", "appointment.cancelled", 1, s.AppointmentCancelledV1),
-    EventSpec("scheduling", "appointment.no_show", 1, s.AppointmentNoShowV1),
-    EventSpec("scheduling", "appointment.confirmation_changed", 1, s.AppointmentConfirmationV1),
-    EventSpec("scheduling", "appointment.checked_in", 1, s.AppointmentCheckedInV1),
-    EventSpec("scheduling", "session.completed", 1, s.SessionCompletedV1),
-    EventSpec("feedback", "questionnaire.issued", 1, s.QuestionnaireIssuedV1),
-    EventSpec("feedback", "questionnaire.completed", 1, s.QuestionnaireCompletedV1),
-    EventSpec("feedback", "questionnaire.expired", 1, s.QuestionnaireExpiredV1),
-    EventSpec("feedback", "alert.raised", 1, s.AlertRaisedV1),
-    EventSpec("feedback", "alert.escalated", 1, s.AlertEscalatedV1),
-    EventSpec("feedback", "alert.resolved", 1, s.AlertResolvedV1),
-    EventSpec("notifications", "notification.sent", 1, s.NotificationOutcomeV1),
-    EventSpec("notifications", "notification.failed", 1, s.NotificationOutcomeV1),
-]
+# --- scheduling ---
+CLIENT_REGISTERED = EventSpec("scheduling", "client.registered", 1, s.ClientV1)
+CLIENT_UPDATED = EventSpec("scheduling", "client.updated", 1, s.ClientV1)
+CLIENT_DISCHARGED = EventSpec("scheduling", "client.discharged", 1, s.ClientDischargedV1)
+CLINICIAN_REGISTERED = EventSpec("scheduling", "clinician.registered", 1, s.ClinicianV1)
+CLINICIAN_UPDATED = EventSpec("scheduling", "clinician.updated", 1, s.ClinicianV1)
+APPOINTMENT_BOOKED = EventSpec("scheduling", "appointment.booked", 1, s.AppointmentBookedV1)
+APPOINTMENT_RESCHEDULED = EventSpec("scheduling", "appointment.rescheduled", 1, s.AppointmentRescheduledV1)
+APPOINTMENT_CANCELLED = EventSpec("scheduling", "appointment.cancelled", 1, s.AppointmentCancelledV1)
+APPOINTMENT_NO_SHOW = EventSpec("scheduling", "appointment.no_show", 1, s.AppointmentNoShowV1)
+APPOINTMENT_CONFIRMATION_CHANGED = EventSpec(
+    "scheduling", "appointment.confirmation_changed", 1, s.AppointmentConfirmationV1
+)
+APPOINTMENT_CHECKED_IN = EventSpec("scheduling", "appointment.checked_in", 1, s.AppointmentCheckedInV1)
+SESSION_COMPLETED = EventSpec("scheduling", "session.completed", 1, s.SessionCompletedV1)
+# --- feedback ---
+QUESTIONNAIRE_ISSUED = EventSpec("feedback", "questionnaire.issued", 1, s.QuestionnaireIssuedV1)
+QUESTIONNAIRE_COMPLETED = EventSpec("feedback", "questionnaire.completed", 1, s.QuestionnaireCompletedV1)
+QUESTIONNAIRE_EXPIRED = EventSpec("feedback", "questionnaire.expired", 1, s.QuestionnaireExpiredV1)
+ALERT_RAISED = EventSpec("feedback", "alert.raised", 1, s.AlertRaisedV1)
+ALERT_ESCALATED = EventSpec("feedback", "alert.escalated", 1, s.AlertEscalatedV1)
+ALERT_RESOLVED = EventSpec("feedback", "alert.resolved", 1, s.AlertResolvedV1)
+# --- notifications ---
+NOTIFICATION_SENT = EventSpec("notifications", "notification.sent", 1, s.NotificationOutcomeV1)
+NOTIFICATION_FAILED = EventSpec("notifications", "notification.failed", 1, s.NotificationOutcomeV1)
 
-CATALOG: dict[tuple[str, int], EventSpec] = {(spec.type, spec.version): spec for spec in _SPECS}
-_BY_NAME: dict[str, EventSpec] = {}
-for _spec in _SPECS:  # the newest version of each short name is what producers emit
-    if _spec.name not in _BY_NAME or _BY_NAME[_spec.name].version < _spec.version:
-        _BY_NAME[_spec.name] = _spec
-
-SOURCES = sorted({spec.source for spec in _SPECS})
+ALL_SPECS: tuple[EventSpec, ...] = tuple(v for v in list(globals().values()) if isinstance(v, EventSpec))
+CATALOG: dict[tuple[str, int], EventSpec] = {(spec.type, spec.version): spec for spec in ALL_SPECS}
+SOURCES = sorted({spec.source for spec in ALL_SPECS})
 
 
 def spec_for(event: Event) -> EventSpec:
@@ -106,13 +149,6 @@ def spec_for(event: Event) -> EventSpec:
         return CATALOG[(event.type, event.dataversion)]
     except KeyError:
         raise UnknownEventType(f"no schema for {event.type} v{event.dataversion}") from None
-
-
-def spec_named(name: str) -> EventSpec:
-    try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise KeyError(f"no event named {name!r} in the catalog") from None
 
 
 def event_topics() -> list[str]:

@@ -45,7 +45,7 @@ class Event:
     type: str
     source: str
     subject: str
-    data: dict[str, Any]
+    data: Any  # the wire dict; after the consumer loads it, the spec's frozen dataclass
     dataversion: int = 1
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -91,7 +91,7 @@ class Event:
         }
         return [(k, v.encode()) for k, v in attrs.items()]
 
-    def with_data(self, data: dict[str, Any]) -> Event:
+    def with_data(self, data: Any) -> Event:
         return replace(self, data=data)
 
     @classmethod

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields, validate
 
+from shared.statuses import ClientStatus, Severity
+
 
 class EventData(Schema):
     class Meta:
@@ -45,7 +47,7 @@ class ClientV1(EventData):
     timezone = fields.String(required=True)
     consent_email = fields.Boolean(required=True)
     consent_email_at = _when(required=False)
-    status = fields.String(required=True, validate=validate.OneOf(["active", "discharged"]))
+    status = fields.String(required=True, validate=validate.OneOf(list(ClientStatus)))
 
 
 class ClientDischargedV1(EventData):
@@ -172,7 +174,7 @@ class QuestionnaireExpiredV1(EventData):
     expired_at = _when()
 
 
-SEVERITIES = ["low", "moderate", "high", "urgent"]
+SEVERITIES = list(Severity)
 ALERT_RULES = ["risk_item", "reliable_deterioration", "off_track", "plateau", "alliance"]
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from kafka.errors import KafkaError
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import logs
 from shared.errors import PermanentError
-from shared.events.catalog import spec_for
+from shared.events.catalog import EventSpec, spec_for
 from shared.events.envelope import Event, MalformedEvent
 from shared.messaging.deadletter import send_to_dead_letter
 from shared.messaging.outbox import correlation_id
@@ -55,7 +55,7 @@ class RetryPolicy:
 @dataclass
 class ConsumerLoop:
     group: str
-    handlers: dict[str, Handler]  # keyed by full event type
+    handlers: Mapping[EventSpec, Handler]
     session_factory: sessionmaker[Session]
     consumer_factory: Callable[[], object]
     producer_factory: Callable[[], object]
@@ -108,7 +108,7 @@ class ConsumerLoop:
             spec = spec_for(event)
         except MalformedEvent as exc:
             return self._dead_letter(dlq_producer, record, "malformed", exc)
-        handler = self.handlers.get(event.type)
+        handler = self.handlers.get(spec)
         if handler is None:
             self.outcomes[IGNORED] += 1
             return IGNORED

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from shared.config import kafka_bootstrap
 from shared.messaging.deadletter import read_dead_letters, replay
-from shared.messaging.kafka_clients import bootstrap_servers, make_producer
+from shared.messaging.kafka_clients import make_producer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -14,7 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["list", "replay"])
     parser.add_argument("--group", required=True, help="consumer group: scheduling, feedback or notifications")
     parser.add_argument("--offset", type=int, action="append", help="replay only these dead-letter offsets")
-    parser.add_argument("--bootstrap", default=bootstrap_servers())
+    parser.add_argument("--bootstrap", default=kafka_bootstrap())
     args = parser.parse_args(argv)
 
     letters = read_dead_letters(args.bootstrap, args.group)

@@ -5,17 +5,9 @@ Create clients inside the process that uses them (after gunicorn or multiprocess
 
 from __future__ import annotations
 
-import os
-
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
-
-DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
-
-
-def bootstrap_servers() -> str:
-    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
 
 
 def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:

@@ -8,7 +8,7 @@ import socket
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from shared.events.catalog import spec_named
+from shared.events.catalog import EventSpec
 from shared.events.envelope import Event
 from shared.messaging.tables import OutboxMessage
 
@@ -20,14 +20,13 @@ _PENDING_WAKE = "attune_outbox_wake"
 
 def emit(
     session: Session,
-    name: str,
+    spec: EventSpec,
     data: dict,
     *,
     subject: str,
     causation: Event | None = None,
 ) -> Event:
     """Validate ``data`` against the contract and add the event to the outbox of ``session``'s transaction."""
-    spec = spec_named(name)
     wire = spec.validate_outgoing(data)
     event = Event(
         type=spec.type,

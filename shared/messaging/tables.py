@@ -1,4 +1,5 @@
-"""The outbox and inbox tables every service database carries (their own metadata, migrated with the service)."""
+"""The tables every service database carries besides its own (their own metadata, migrated with the service):
+the outbox, the inbox and the idempotent-request store."""
 
 from __future__ import annotations
 
@@ -53,3 +54,16 @@ class InboxMessage(MessagingBase):
     partition: Mapped[int] = mapped_column(Integer)
     offset: Mapped[int] = mapped_column(Integer)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdempotentRequest(MessagingBase):
+    """The stored answer to a POST sent with an ``Idempotency-Key`` (scoped by the signed-in principal)."""
+
+    __tablename__ = "idempotent_requests"
+
+    key: Mapped[str] = mapped_column(String(250), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict] = mapped_column(JSON)
+    headers: Mapped[dict] = mapped_column(JSON)
+    created_at = mapped_column(UTCDateTime, default=utcnow)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from services.feedback import create_app
-from shared.auth import issue_token
+from tests.support.apps import service_runtime, staff_headers
 from tests.support.feedback_data import client_with_scores
 from tests.support.live import LiveServer
-from tests.support.stack import service_runtime
 
 
 def test_caseload_chart_and_alert(browser, tmp_path):
-    runtime = service_runtime("feedback", f"sqlite:///{tmp_path / 'f.db'}", "127.0.0.1:1", wake_port=None)
+    runtime = service_runtime("feedback", f"sqlite:///{tmp_path / 'f.db'}")
     client_with_scores(runtime, "c-jo", "k-ada", [14, 15, 20], name="Jo")
     client_with_scores(runtime, "c-sam", "k-ada", [18, 14, 11], name="Sam")
-    server = LiveServer(create_app(runtime.config, runtime)).start()
-    token = issue_token(runtime.config.auth_secret, "ada", "clinician", "k-ada")
+    server = LiveServer(create_app(runtime.settings, runtime)).start()
+    token = staff_headers(runtime, "clinician", "k-ada")["Authorization"][7:]
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     try:
         page.goto(f"{server.url}/login?token={token}&next=/dashboard")

@@ -11,9 +11,9 @@ from services.feedback import assignments, create_app
 from services.feedback.models import ClientRecord
 from shared.db import transaction, utcnow
 from shared.events.envelope import Event
+from tests.support.apps import service_runtime
 from tests.support.live import LiveServer
 from tests.support.ports import free_port
-from tests.support.stack import service_runtime
 
 
 @pytest.fixture
@@ -22,11 +22,10 @@ def form_link(tmp_path):
     runtime = service_runtime(
         "feedback",
         f"sqlite:///{tmp_path / 'f.db'}",
-        "127.0.0.1:1",
         wake_port=None,
         public_urls={"scheduling": "", "feedback": f"http://127.0.0.1:{port}", "notifications": ""},
     )
-    server = LiveServer(create_app(runtime.config, runtime), port).start()
+    server = LiveServer(create_app(runtime.settings, runtime), port).start()
     source = Event(type="attune.scheduling.session.completed", source="scheduling", subject="c1", data={})
     with transaction(runtime.sessions) as s:
         client = ClientRecord(id="c1", preferred_name="Jo", clinician_id="k1", consent_email=True)

@@ -9,13 +9,13 @@ from services.feedback.models import Alert, ClientRecord
 from services.feedback.rules import Signal
 from shared.db import transaction
 from shared.messaging.tables import OutboxMessage
-from tests.support.stack import service_runtime
+from tests.support.apps import service_runtime
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 
 
 def test_one_open_alert_per_client_and_rule(db_url):
-    runtime = service_runtime("feedback", db_url, "127.0.0.1:1", wake_port=None)
+    runtime = service_runtime("feedback", db_url)
     with transaction(runtime.sessions) as s:
         s.add(ClientRecord(id="c1", preferred_name="Jo", clinician_id="k1"))
 

@@ -6,23 +6,21 @@ import pytest
 from sqlalchemy import select
 
 from services.feedback import create_app
-from shared.auth import issue_token
 from shared.messaging.tables import OutboxMessage
+from tests.support.apps import service_runtime, staff_headers
 from tests.support.feedback_data import client_with_scores
-from tests.support.stack import service_runtime
 
 
 @pytest.fixture
 def fb(db_url):
-    runtime = service_runtime("feedback", db_url, "127.0.0.1:1", wake_port=None)
+    runtime = service_runtime("feedback", db_url)
     client_with_scores(runtime, "c-jo", "k-ada", [14, 15, 20], name="Jo")  # reliable deterioration
     client_with_scores(runtime, "c-sam", "k-ada", [18, 14, 11], name="Sam")
     client_with_scores(runtime, "c-kim", "k-lin", [12, 12], name="Kim", risk_at=2)
-    app = create_app(runtime.config, runtime)
-    secret = runtime.config.auth_secret
+    app = create_app(runtime.settings, runtime)
 
     def as_(role, clinician_id=None):
-        return {"Authorization": "Bearer " + issue_token(secret, f"{role}-{clinician_id}", role, clinician_id)}
+        return staff_headers(runtime, role, clinician_id)
 
     yield app.test_client(), as_, runtime
     runtime.engine.dispose()

@@ -5,18 +5,18 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import func, select
 
 from deploy.kafka import broker
-from services.feedback.handlers import handlers as feedback_handlers
+from services.feedback.bootstrap import bootstrap as feedback_bootstrap
 from services.feedback.models import Assignment
-from services.feedback.settings import FeedbackSettings
+from services.scheduling.bootstrap import bootstrap as scheduling_bootstrap
 from shared import worker
-from shared.events.catalog import ensure_all_topics, spec_named, topic_for
+from shared.events import catalog as events
+from shared.events.catalog import ensure_all_topics, topic_for
 from shared.events.envelope import Event
 from shared.messaging import deadletter_cli
 from shared.messaging.consumer import DEAD_LETTERED, DUPLICATE, HANDLED
@@ -24,38 +24,17 @@ from shared.messaging.deadletter import read_dead_letters
 from shared.messaging.kafka_clients import make_producer
 from shared.messaging.outbox import emit
 from shared.messaging.tables import OutboxMessage
+from tests.support import events as ev
+from tests.support.apps import service_runtime
 from tests.support.ports import free_port
-from tests.support.stack import service_runtime
-
-
-def _event(name: str, data: dict, subject: str) -> Event:
-    spec = spec_named(name)
-    return Event(type=spec.type, source=spec.source, subject=subject, data=spec.validate_outgoing(data))
 
 
 def _client(client_id: str) -> dict:
-    return {
-        "client_id": client_id,
-        "clinician_id": "cl-1",
-        "episode_id": "ep-1",
-        "preferred_name": "Jo",
-        "email": "jo@example.org",
-        "timezone": "Europe/London",
-        "consent_email": True,
-        "status": "active",
-    }
+    return ev.client(client_id, clinician_id="cl-1", episode_id="ep-1")
 
 
 def _completed(client_id: str, appointment_id: str) -> dict:
-    return {
-        "appointment_id": appointment_id,
-        "client_id": client_id,
-        "clinician_id": "cl-1",
-        "episode_id": "ep-1",
-        "appointment_type": "individual",
-        "session_number": 1,
-        "completed_at": datetime.now(UTC),
-    }
+    return ev.session_completed(1, appointment_id, client_id=client_id, clinician_id="cl-1", episode_id="ep-1")
 
 
 def _send(producer, event: Event | None = None, raw: bytes | None = None, key: str = "c1") -> None:
@@ -71,8 +50,7 @@ def _assignments(runtime) -> int:
 
 def _feedback(tmp_path, bootstrap):
     runtime = service_runtime("feedback", f"sqlite:///{tmp_path / 'feedback.db'}", bootstrap)
-    handlers = feedback_handlers(FeedbackSettings(public_url="http://127.0.0.1:1"))
-    relay, loop = worker.build(runtime, handlers, ["scheduling"])
+    relay, loop = worker.build(runtime, feedback_bootstrap(runtime.settings, runtime))
     return runtime, relay, loop
 
 
@@ -91,9 +69,9 @@ def _drain(loop, until, timeout=60.0) -> None:
 def test_duplicate_is_a_no_op_and_malformed_goes_to_dead_letters(kafka_bootstrap, kafka_namespace, tmp_path, capsys):
     runtime, _relay, loop = _feedback(tmp_path, kafka_bootstrap)
     producer = make_producer(kafka_bootstrap, "test")
-    first = _event("session.completed", _completed("c1", "a1"), "c1")
-    later = _event("session.completed", _completed("c1", "a2"), "c1")
-    _send(producer, _event("client.registered", _client("c1"), "c1"))
+    first = ev.make(events.SESSION_COMPLETED, _completed("c1", "a1"), "c1")
+    later = ev.make(events.SESSION_COMPLETED, _completed("c1", "a2"), "c1")
+    _send(producer, ev.make(events.CLIENT_REGISTERED, _client("c1"), "c1"))
     _send(producer, first)
     _send(producer, first)  # redelivered
     _send(producer, raw=b"{not json")
@@ -126,12 +104,12 @@ def test_duplicate_is_a_no_op_and_malformed_goes_to_dead_letters(kafka_bootstrap
 def test_dead_letter_replay_processes_once_the_cause_is_fixed(kafka_bootstrap, kafka_namespace, tmp_path):
     runtime, _relay, loop = _feedback(tmp_path, kafka_bootstrap)
     producer = make_producer(kafka_bootstrap, "test")
-    orphan = _event("session.completed", _completed("c9", "a9"), "c9")
+    orphan = ev.make(events.SESSION_COMPLETED, _completed("c9", "a9"), "c9")
     _send(producer, orphan, key="c9")  # the client is unknown: rejected to the dead-letter topic
     _drain(loop, lambda: loop.outcomes[DEAD_LETTERED] == 1)
     assert read_dead_letters(kafka_bootstrap, "feedback")[0].headers["dlq.reason"] == "rejected"
 
-    _send(producer, _event("client.registered", _client("c9"), "c9"), key="c9")
+    _send(producer, ev.make(events.CLIENT_REGISTERED, _client("c9"), "c9"), key="c9")
     _drain(loop, lambda: loop.outcomes[HANDLED] == 1)
     deadletter_cli.main(["replay", "--group", "feedback", "--bootstrap", kafka_bootstrap])
     _drain(loop, lambda: _assignments(runtime) == 1)
@@ -158,13 +136,13 @@ def test_events_committed_while_kafka_is_down_arrive_once_it_is_back(own_broker,
     monkeypatch.setenv("ATTUNE_KAFKA_NAMESPACE", f"t{uuid.uuid4().hex[:8]}")
     ensure_all_topics(node.bootstrap, partitions=3)
     scheduling = service_runtime("scheduling", f"sqlite:///{tmp_path / 'scheduling.db'}", node.bootstrap)
-    relay, _ = worker.build(scheduling, {}, [], poll_interval=0.2)
+    relay, _ = worker.build(scheduling, scheduling_bootstrap(scheduling.settings, scheduling), poll_interval=0.2)
     broker.stop(node.directory)
 
     # The state change and its events commit while Kafka is down.
     with scheduling.sessions() as s, s.begin():
-        emit(s, "client.registered", _client("c1"), subject="c1")
-        completed = emit(s, "session.completed", _completed("c1", "a1"), subject="c1")
+        emit(s, events.CLIENT_REGISTERED, _client("c1"), subject="c1")
+        completed = emit(s, events.SESSION_COMPLETED, _completed("c1", "a1"), subject="c1")
 
     stop = threading.Event()
     thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)

@@ -13,25 +13,19 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 
 from deploy.kafka import broker
+from services.scheduling.bootstrap import bootstrap as scheduling_bootstrap
 from shared import worker
+from shared.events import catalog as events
 from shared.events.catalog import ensure_all_topics, topic_for
 from shared.events.envelope import Event
 from shared.messaging.outbox import emit
+from tests.support import events as ev
+from tests.support.apps import service_runtime
 from tests.support.ports import free_port
-from tests.support.stack import service_runtime
 
 
 def _client(i: int) -> dict:
-    return {
-        "client_id": f"c{i}",
-        "clinician_id": None,
-        "episode_id": None,
-        "preferred_name": "Jo",
-        "email": None,
-        "timezone": "Europe/London",
-        "consent_email": False,
-        "status": "active",
-    }
+    return ev.client(f"c{i}", clinician_id=None, episode_id=None, email=None, consent_email=False)
 
 
 @pytest.fixture
@@ -70,7 +64,7 @@ def test_events_flow_with_one_of_three_brokers_down(cluster, tmp_path, monkeypat
     assert all(len(p["replica_nodes"]) == 3 for p in described["partitions"])
 
     runtime = service_runtime("scheduling", f"sqlite:///{tmp_path / 's.db'}", bootstrap)
-    relay, _ = worker.build(runtime, {}, [], poll_interval=0.2)
+    relay, _ = worker.build(runtime, scheduling_bootstrap(runtime.settings, runtime), poll_interval=0.2)
     stop = threading.Event()
     thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
     thread.start()
@@ -78,13 +72,13 @@ def test_events_flow_with_one_of_three_brokers_down(cluster, tmp_path, monkeypat
     try:
         for i in range(20):
             with runtime.sessions() as s, s.begin():
-                ids.append(emit(s, "client.registered", _client(i), subject=f"c{i}").id)
+                ids.append(emit(s, events.CLIENT_REGISTERED, _client(i), subject=f"c{i}").id)
         _wait(lambda: relay.published == 20)
 
         os.killpg(int(cluster[2].pid_file.read_text()), signal.SIGKILL)  # one broker dies
         for i in range(20, 40):
             with runtime.sessions() as s, s.begin():
-                ids.append(emit(s, "client.registered", _client(i), subject=f"c{i}").id)
+                ids.append(emit(s, events.CLIENT_REGISTERED, _client(i), subject=f"c{i}").id)
         _wait(lambda: relay.published == 40, timeout=120)
     finally:
         stop.set()

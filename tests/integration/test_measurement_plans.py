@@ -8,15 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from services.feedback import create_app
-from services.feedback.handlers import handlers
 from services.feedback.models import Assignment
 from services.feedback.plans import Plan, due_after_session
-from services.feedback.settings import FeedbackSettings
-from shared.auth import issue_token
-from shared.events.catalog import spec_named
-from shared.events.envelope import Event
-from tests.support.stack import service_runtime
+from shared.events import catalog as events
+from tests.support import events as ev
+from tests.support.apps import make_app
 
 NOW = datetime.now(UTC)
 
@@ -32,64 +28,21 @@ def test_due_after_session_rules():
 
 class Feedback:
     def __init__(self, db_url):
-        self.runtime = service_runtime("feedback", db_url, "127.0.0.1:1", wake_port=None)
-        self.handlers = handlers(FeedbackSettings(public_url="http://127.0.0.1:8002"))
-        self.app = create_app(self.runtime.config, self.runtime)
-        self.api = self.app.test_client()
-        secret = self.runtime.config.auth_secret
-        self.sup = {"Authorization": "Bearer " + issue_token(secret, "sup", "supervisor")}
-        self.ada = {"Authorization": "Bearer " + issue_token(secret, "ada", "clinician", "k1")}
+        self.service = make_app("feedback", db_url)
+        self.runtime, self.api = self.service.runtime, self.service.client
+        self.sup = self.service.headers("supervisor")
+        self.ada = self.service.headers("clinician", "k1")
         self.n = 0
 
-    def deliver(self, name: str, data: dict) -> None:
-        spec = spec_named(name)
-        event = Event(type=spec.type, source="scheduling", subject="c1", data=spec.validate_outgoing(data))
-        with self.runtime.sessions() as s, s.begin():
-            self.handlers[spec.type](s, event.with_data(spec.load_incoming(event.data)))
-
     def register(self, consent=True):
-        self.deliver(
-            "client.registered",
-            {
-                "client_id": "c1",
-                "clinician_id": "k1",
-                "episode_id": "e1",
-                "preferred_name": "Jo",
-                "email": "jo@example.org",
-                "timezone": "Europe/London",
-                "consent_email": consent,
-                "status": "active",
-            },
-        )
+        self.service.deliver(events.CLIENT_REGISTERED, ev.client(consent_email=consent))
 
     def booked(self, starts_at):
         self.n += 1
-        self.deliver(
-            "appointment.booked",
-            {
-                "appointment_id": f"a{self.n}",
-                "client_id": "c1",
-                "clinician_id": "k1",
-                "appointment_type": "individual",
-                "modality": "in_person",
-                "starts_at": starts_at,
-                "ends_at": starts_at + timedelta(minutes=50),
-            },
-        )
+        self.service.deliver(events.APPOINTMENT_BOOKED, ev.booked(starts_at, f"a{self.n}"))
 
     def completed(self, number):
-        self.deliver(
-            "session.completed",
-            {
-                "appointment_id": f"s{number}",
-                "client_id": "c1",
-                "clinician_id": "k1",
-                "episode_id": "e1",
-                "appointment_type": "individual",
-                "session_number": number,
-                "completed_at": NOW,
-            },
-        )
+        self.service.deliver(events.SESSION_COMPLETED, ev.session_completed(number, completed_at=NOW))
 
     def assignments(self):
         with self.runtime.sessions() as s:
@@ -102,7 +55,7 @@ class Feedback:
 def fb(db_url):
     f = Feedback(db_url)
     yield f
-    f.runtime.engine.dispose()
+    f.service.close()
 
 
 def test_first_booking_of_an_episode_sends_the_intake_baseline_once(fb):

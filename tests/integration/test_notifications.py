@@ -10,21 +10,21 @@ from icalendar import Calendar
 from sqlalchemy import func, select
 
 from services.notifications.deliveries import Dispatcher
-from services.notifications.handlers import make_handlers
 from services.notifications.models import Delivery
-from services.notifications.settings import NotifySettings
 from services.notifications.smtp_channel import SmtpChannel
-from shared.events.catalog import spec_named
+from shared.events import catalog as events
 from shared.events.envelope import Event
 from shared.messaging.tables import OutboxMessage
-from tests.support.stack import service_runtime
+from tests.support import events as ev
+from tests.support.apps import make_app
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 class Notifications:
+    """Notifications on its own database, its handlers fed by hand, its clock and dispatcher under test control."""
+
     def __init__(self, tmp_path, mail, **settings):
-        self.runtime = service_runtime("notifications", f"sqlite:///{tmp_path / 'n.db'}", "127.0.0.1:1", wake_port=None)
         defaults = {
             "smtp_port": mail.port,
             "rate_per_second": 10_000.0,
@@ -32,18 +32,22 @@ class Notifications:
             "quiet_end": "00:00",
             "practice_name": "Oak Street Practice",
         }
-        self.settings = NotifySettings(**{**defaults, **settings})
         self.clock = NOW
-        self.handlers = make_handlers(self.settings, clock=lambda: self.clock)
+        self.service = make_app("notifications", f"sqlite:///{tmp_path / 'n.db'}", **{**defaults, **settings})
+        self.service.clock = lambda: self.clock
+        self.runtime, self.settings = self.service.runtime, self.service.settings
         self.dispatcher = Dispatcher(self.runtime.sessions, SmtpChannel(self.settings), self.settings)
 
-    def deliver(self, name: str, data: dict, subject: str = "c1") -> Event:
-        spec = spec_named(name)
-        event = Event(type=spec.type, source=spec.source, subject=subject, data=spec.validate_outgoing(data))
-        event = event.with_data(spec.load_incoming(event.data))
-        with self.runtime.sessions() as s, s.begin():
-            self.handlers[spec.type](s, event)
-        return event
+    def deliver(self, spec, data: dict, subject: str = "c1") -> Event:
+        return self.service.deliver(spec, data, subject)
+
+    def invite_many(self, count: int) -> None:
+        """``count`` clients (c0, c1, ...), each sent a questionnaire invitation."""
+        for i in range(count):
+            self.deliver(events.CLIENT_REGISTERED, ev.client(f"c{i}", email=f"client{i}@example.org"), f"c{i}")
+            self.deliver(
+                events.QUESTIONNAIRE_ISSUED, {**issued(), "assignment_id": f"q{i}", "client_id": f"c{i}"}, f"c{i}"
+            )
 
     def dispatch(self, at: datetime) -> int:
         total = 0
@@ -64,59 +68,24 @@ class Notifications:
 @pytest.fixture
 def notes(tmp_path, mail):
     n = Notifications(tmp_path, mail)
-    n.deliver(
-        "clinician.registered",
-        {
-            "clinician_id": "k1",
-            "name": "Dr Ada Okafor",
-            "email": "ada@practice.example",
-            "timezone": "Europe/London",
-            "active": True,
-        },
-    )
-    n.deliver("client.registered", CLIENT)
+    n.deliver(events.CLINICIAN_REGISTERED, ev.clinician())
+    n.deliver(events.CLIENT_REGISTERED, CLIENT)
     return n
 
 
-CLIENT = {
-    "client_id": "c1",
-    "clinician_id": "k1",
-    "episode_id": "e1",
-    "preferred_name": "Jo",
-    "email": "jo@example.org",
-    "timezone": "Europe/London",
-    "consent_email": True,
-    "status": "active",
-}
+CLIENT = ev.client()
 
 
 def booked(starts_at: datetime, sequence: int = 0, appointment_id: str = "a1") -> dict:
-    return {
-        "appointment_id": appointment_id,
-        "client_id": "c1",
-        "clinician_id": "k1",
-        "appointment_type": "individual",
-        "modality": "in_person",
-        "starts_at": starts_at,
-        "ends_at": starts_at + timedelta(minutes=50),
-        "sequence": sequence,
-    }
+    return ev.booked(starts_at, appointment_id, sequence=sequence)
 
 
 def issued(expires_in: timedelta = timedelta(hours=72)) -> dict:
-    return {
-        "assignment_id": "q1",
-        "client_id": "c1",
-        "clinician_id": "k1",
-        "measures": ["phq9"],
-        "questionnaire_url": "http://127.0.0.1:8002/q/SECRET-TOKEN",
-        "expires_at": NOW + expires_in,
-        "trigger": "session",
-    }
+    return ev.issued(NOW + expires_in)
 
 
 def test_questionnaire_invitation_and_its_reminder(notes, mail):
-    notes.deliver("questionnaire.issued", issued())
+    notes.deliver(events.QUESTIONNAIRE_ISSUED, issued())
     assert notes.dispatch(NOW) == 1
     [invitation] = mail.messages()
     assert invitation.to == "jo@example.org" and "SECRET-TOKEN" in invitation.text()
@@ -131,9 +100,9 @@ def test_questionnaire_invitation_and_its_reminder(notes, mail):
 
 
 def test_completing_the_questionnaire_cancels_the_reminder(notes, mail):
-    notes.deliver("questionnaire.issued", issued())
+    notes.deliver(events.QUESTIONNAIRE_ISSUED, issued())
     notes.deliver(
-        "questionnaire.completed",
+        events.QUESTIONNAIRE_COMPLETED,
         {"assignment_id": "q1", "client_id": "c1", "clinician_id": "k1", "completed_at": NOW, "scores": []},
     )
     assert notes.dispatch(NOW + timedelta(days=3)) == 1  # the invitation only
@@ -142,7 +111,7 @@ def test_completing_the_questionnaire_cancels_the_reminder(notes, mail):
 
 def test_alert_email_says_nothing_clinical(notes, mail):
     notes.deliver(
-        "alert.raised",
+        events.ALERT_RAISED,
         {
             "alert_id": "al1",
             "client_id": "c1",
@@ -164,7 +133,7 @@ def test_alert_email_says_nothing_clinical(notes, mail):
 def test_alerts_ignore_quiet_hours_but_client_mail_waits(tmp_path, mail):
     n = Notifications(tmp_path, mail, quiet_start="21:00", quiet_end="08:00")
     n.deliver(
-        "clinician.registered",
+        events.CLINICIAN_REGISTERED,
         {
             "clinician_id": "k1",
             "name": "Dr A",
@@ -173,12 +142,12 @@ def test_alerts_ignore_quiet_hours_but_client_mail_waits(tmp_path, mail):
             "active": True,
         },
     )
-    n.deliver("client.registered", CLIENT)
+    n.deliver(events.CLIENT_REGISTERED, CLIENT)
     night = datetime(2026, 1, 15, 22, 30, tzinfo=UTC)  # 22:30 in London
     n.clock = night
-    n.deliver("questionnaire.issued", {**issued(), "expires_at": night + timedelta(hours=72)})
+    n.deliver(events.QUESTIONNAIRE_ISSUED, {**issued(), "expires_at": night + timedelta(hours=72)})
     n.deliver(
-        "alert.raised",
+        events.ALERT_RAISED,
         {
             "alert_id": "al1",
             "client_id": "c1",
@@ -203,7 +172,7 @@ def _calendar(message) -> Calendar:
 
 def test_confirmation_after_the_grace_period_with_an_ics_invitation(notes, mail):
     start = NOW + timedelta(days=3)
-    notes.deliver("appointment.booked", booked(start))
+    notes.deliver(events.APPOINTMENT_BOOKED, booked(start))
     assert notes.dispatch(NOW + timedelta(minutes=2)) == 0  # still inside the grace period
     assert notes.dispatch(NOW + timedelta(minutes=3, seconds=1)) == 1
     [confirmation] = mail.messages()
@@ -217,9 +186,9 @@ def test_confirmation_after_the_grace_period_with_an_ics_invitation(notes, mail)
 
 def test_quick_edits_send_one_message_with_the_final_time(notes, mail):
     first, second = NOW + timedelta(days=3), NOW + timedelta(days=4)
-    notes.deliver("appointment.booked", booked(first))
+    notes.deliver(events.APPOINTMENT_BOOKED, booked(first))
     notes.deliver(
-        "appointment.rescheduled",
+        events.APPOINTMENT_RESCHEDULED,
         {**booked(second, 1), "previous_starts_at": first, "previous_ends_at": first + timedelta(minutes=50)},
     )
     assert notes.dispatch(NOW + timedelta(minutes=10)) == 1
@@ -229,9 +198,9 @@ def test_quick_edits_send_one_message_with_the_final_time(notes, mail):
 
 
 def test_booked_then_cancelled_within_the_grace_period_sends_nothing(notes, mail):
-    notes.deliver("appointment.booked", booked(NOW + timedelta(days=3)))
+    notes.deliver(events.APPOINTMENT_BOOKED, booked(NOW + timedelta(days=3)))
     notes.deliver(
-        "appointment.cancelled",
+        events.APPOINTMENT_CANCELLED,
         {
             "appointment_id": "a1",
             "client_id": "c1",
@@ -248,15 +217,15 @@ def test_booked_then_cancelled_within_the_grace_period_sends_nothing(notes, mail
 
 def test_change_and_cancellation_after_the_confirmation(notes, mail):
     first, second = NOW + timedelta(days=3), NOW + timedelta(days=4)
-    notes.deliver("appointment.booked", booked(first))
+    notes.deliver(events.APPOINTMENT_BOOKED, booked(first))
     notes.dispatch(NOW + timedelta(minutes=4))
     notes.deliver(
-        "appointment.rescheduled",
+        events.APPOINTMENT_RESCHEDULED,
         {**booked(second, 1), "previous_starts_at": first, "previous_ends_at": first + timedelta(minutes=50)},
     )
     notes.dispatch(NOW + timedelta(minutes=8))
     notes.deliver(
-        "appointment.cancelled",
+        events.APPOINTMENT_CANCELLED,
         {
             "appointment_id": "a1",
             "client_id": "c1",
@@ -277,9 +246,9 @@ def test_change_and_cancellation_after_the_confirmation(notes, mail):
 
 def test_reminder_moves_with_the_appointment_and_carries_signed_links(notes, mail):
     first, second = NOW + timedelta(days=3), NOW + timedelta(days=5)
-    notes.deliver("appointment.booked", booked(first))
+    notes.deliver(events.APPOINTMENT_BOOKED, booked(first))
     notes.deliver(
-        "appointment.rescheduled",
+        events.APPOINTMENT_RESCHEDULED,
         {**booked(second, 1), "previous_starts_at": first, "previous_ends_at": first + timedelta(minutes=50)},
     )
     notes.dispatch(NOW + timedelta(minutes=5))
@@ -293,15 +262,15 @@ def test_reminder_moves_with_the_appointment_and_carries_signed_links(notes, mai
 
 def test_reminder_is_rechecked_at_send_time(notes, mail):
     start = NOW + timedelta(days=2)
-    notes.deliver("appointment.booked", booked(start))
+    notes.deliver(events.APPOINTMENT_BOOKED, booked(start))
     notes.dispatch(NOW + timedelta(minutes=5))
     notes.deliver(
-        "appointment.checked_in",
+        events.APPOINTMENT_CHECKED_IN,
         {"appointment_id": "a1", "client_id": "c1", "clinician_id": "k1", "checked_in_at": NOW},
     )
     assert notes.dispatch(start - timedelta(hours=23)) == 0
     # And when the projection changed without its event reaching the schedule (belt and braces):
-    notes.deliver("appointment.booked", booked(start + timedelta(days=7), appointment_id="a2"))
+    notes.deliver(events.APPOINTMENT_BOOKED, booked(start + timedelta(days=7), appointment_id="a2"))
     [pending] = notes.deliveries(template="appointment_reminder", status="pending")
     with notes.runtime.sessions() as s, s.begin():
         from services.notifications.models import AppointmentRecord
@@ -315,8 +284,10 @@ def test_smtp_down_during_a_burst_of_500_every_message_arrives_once(tmp_path, ma
     n = Notifications(tmp_path, mail)
     for i in range(500):
         client = {**CLIENT, "client_id": f"c{i}", "email": f"client{i}@example.org"}
-        n.deliver("client.registered", client, subject=f"c{i}")
-        n.deliver("questionnaire.issued", {**issued(), "assignment_id": f"q{i}", "client_id": f"c{i}"}, subject=f"c{i}")
+        n.deliver(events.CLIENT_REGISTERED, client, subject=f"c{i}")
+        n.deliver(
+            events.QUESTIONNAIRE_ISSUED, {**issued(), "assignment_id": f"q{i}", "client_id": f"c{i}"}, subject=f"c{i}"
+        )
     mail.handler.refuse_with = "421 4.3.2 Service not available, try later"
     n.dispatch(NOW)  # every attempt refused: all back to pending with backoff
     mail.stop()  # then the server is gone altogether: connections refused
@@ -345,7 +316,7 @@ def test_smtp_down_during_a_burst_of_500_every_message_arrives_once(tmp_path, ma
 
 def test_permanent_failure_is_recorded_and_reported(notes, mail):
     mail.handler.refuse_with = "550 5.1.1 Mailbox does not exist"
-    notes.deliver("questionnaire.issued", issued())
+    notes.deliver(events.QUESTIONNAIRE_ISSUED, issued())
     notes.dispatch(NOW)
     [delivery] = notes.deliveries(template="questionnaire_invitation")
     assert delivery.status == "failed" and delivery.attempts == 1 and "550" in delivery.last_error
@@ -375,11 +346,7 @@ class CrashingChannel(SmtpChannel):
 @pytest.mark.parametrize("after_send", [False, True], ids=["killed-before-sending", "killed-after-sending"])
 def test_a_worker_killed_mid_batch(tmp_path, mail, after_send):
     n = Notifications(tmp_path, mail)
-    for i in range(10):
-        n.deliver(
-            "client.registered", {**CLIENT, "client_id": f"c{i}", "email": f"client{i}@example.org"}, subject=f"c{i}"
-        )
-        n.deliver("questionnaire.issued", {**issued(), "assignment_id": f"q{i}", "client_id": f"c{i}"}, subject=f"c{i}")
+    n.invite_many(10)
     crashing = Dispatcher(n.runtime.sessions, CrashingChannel(n.settings, 4, after_send), n.settings)
     with pytest.raises(_Killed):
         crashing.dispatch_once(NOW)
@@ -402,9 +369,8 @@ def test_a_redelivered_event_enqueues_nothing_new(notes, mail):
     from shared.messaging.consumer import ConsumerLoop
     from tests.support.fakes import FakeProducer, Record
 
-    spec = spec_named("questionnaire.issued")
-    event = Event(type=spec.type, source="feedback", subject="c1", data=spec.validate_outgoing(issued()))
-    loop = ConsumerLoop("notifications", notes.handlers, notes.runtime.sessions, None, None)
+    event = ev.make(events.QUESTIONNAIRE_ISSUED, issued())
+    loop = ConsumerLoop("notifications", notes.service.wiring.handlers, notes.runtime.sessions, None, None)
     record = Record(event.to_json().encode(), topic="attune.feedback")
     assert [loop.process(record, FakeProducer()) for _ in range(2)] == ["handled", "duplicate"]
     notes.dispatch(NOW + timedelta(days=3))

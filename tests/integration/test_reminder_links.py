@@ -10,12 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from services.notifications.scheduled import reminder_link, unsubscribe_link
-from services.notifications.settings import NotifySettings
-from shared.auth import issue_token
+from services.notifications.settings import NotificationsSettings
 from shared.db import transaction
 from shared.messaging.tables import OutboxMessage
-from tests.support.apps import make_scheduling
-from tests.support.stack import service_runtime
+from tests.support.apps import make_scheduling, service_runtime, staff_headers
 
 
 @pytest.fixture
@@ -44,7 +42,7 @@ def desk(tmp_path):
 
 def _path(appt: dict, action: str) -> str:
     fake = SimpleNamespace(id=appt["id"], starts_at=datetime.fromisoformat(appt["starts_at"]))
-    return re.sub(r"^https?://[^/]+", "", reminder_link(NotifySettings(), fake, action))
+    return re.sub(r"^https?://[^/]+", "", reminder_link(NotificationsSettings(), fake, action))
 
 
 def test_confirm_is_a_button_not_a_click_on_the_link(desk):
@@ -105,19 +103,18 @@ def test_unsubscribe_and_the_delivery_log_roles(tmp_path):
     from services.notifications import create_app as notifications_app
     from services.notifications.models import Contact
 
-    runtime = service_runtime("notifications", f"sqlite:///{tmp_path / 'n.db'}", "127.0.0.1:1", wake_port=None)
+    runtime = service_runtime("notifications", f"sqlite:///{tmp_path / 'n.db'}")
     with transaction(runtime.sessions) as s:
         s.add(Contact(id="c1", kind="client", email="jo@example.org", display_name="Jo", timezone="UTC"))
-    app = notifications_app(runtime.config, runtime)
+    app = notifications_app(runtime.settings, runtime)
     web = app.test_client()
-    path = re.sub(r"^https?://[^/]+", "", unsubscribe_link(NotifySettings(), SimpleNamespace(id="c1")))
+    path = re.sub(r"^https?://[^/]+", "", unsubscribe_link(NotificationsSettings(), SimpleNamespace(id="c1")))
     assert b"Stop reminders" in web.get(path).data
     assert web.post(path).status_code == 200
     with runtime.sessions() as s:
         assert s.get(Contact, "c1").opted_out is True
 
-    secret = runtime.config.auth_secret
-    as_role = {r: {"Authorization": "Bearer " + issue_token(secret, r, r)} for r in ("clinician", "frontdesk")}
+    as_role = {r: staff_headers(runtime, r) for r in ("clinician", "frontdesk")}
     assert web.get("/api/deliveries").status_code == 401
     assert web.get("/api/deliveries", headers=as_role["clinician"]).status_code == 403
     log = web.get("/api/deliveries", headers=as_role["frontdesk"])

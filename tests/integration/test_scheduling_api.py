@@ -286,3 +286,14 @@ def test_the_docs_page_lists_every_operation_without_outside_scripts(api):
         len([m for m in item if m in ("get", "post", "put", "patch", "delete")])
         for item in api.c.get("/openapi.json").json["paths"].values()
     )
+
+
+def test_an_idempotency_key_never_replays_a_stored_answer_to_someone_not_signed_in(api):
+    _, client = setup_people(api)
+    key = {"Idempotency-Key": "discharge-1"}
+    first = api.post(f"/api/clients/{client['id']}/discharge", headers=key)
+    assert first.status_code == 200 and first.json["legal_name"] == "Jo Bloggs"
+    anonymous = api.c.post(f"/api/clients/{client['id']}/discharge", headers=key)
+    assert anonymous.status_code == 401 and "Jo Bloggs" not in anonymous.get_data(as_text=True)
+    as_clinician = api.c.post(f"/api/clients/{client['id']}/discharge", headers={**api.clinician_h, **key})
+    assert "Idempotent-Replayed" not in as_clinician.headers  # keys are scoped by principal

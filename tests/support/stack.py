@@ -7,43 +7,22 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from sqlalchemy import func, select
 
-from services import feedback, notifications, scheduling
-from services.feedback import worker as feedback_worker
-from services.feedback.handlers import handlers as feedback_handlers
-from services.feedback.settings import FeedbackSettings
-from services.notifications import worker as notifications_worker
-from services.notifications.deliveries import Dispatcher
-from services.notifications.handlers import make_handlers as notification_handlers
 from services.notifications.models import Delivery
-from services.notifications.settings import NotifySettings
-from services.notifications.smtp_channel import SmtpChannel
-from services.scheduling import worker as scheduling_worker
-from services.scheduling.handlers import HANDLERS as SCHEDULING_HANDLERS
 from shared import worker
-from shared.auth import issue_token
-from shared.config import ServiceConfig
 from shared.db import utcnow
 from shared.events.catalog import group_id, topic_for
 from shared.messaging.tables import OutboxMessage
-from shared.migrate import upgrade
 from shared.runtime import Runtime
+from shared.wiring import Wiring
+from tests.support.apps import BOOTSTRAPS, FACTORIES, service_runtime, staff_headers
 from tests.support.live import LiveServer
 from tests.support.ports import free_port
-
-
-def service_runtime(name: str, url: str, bootstrap: str, **overrides) -> Runtime:
-    """A service's runtime on a database migrated to head (so every test also exercises the migrations)."""
-    config = ServiceConfig.from_env(
-        name, database_url=url, kafka_bootstrap=bootstrap, testing=True, **{"wake_port": free_port(), **overrides}
-    )
-    upgrade(name, url)
-    return Runtime.build(config)
 
 
 @dataclass
@@ -52,9 +31,9 @@ class ServiceUnderTest:
     runtime: Runtime
     app: object
     server: LiveServer
+    wiring: Wiring
     relay: object = None
     loop: object = None
-    sources: list[str] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -69,59 +48,42 @@ class Stack:
         smtp_port: int,
         *,
         with_workers: bool = True,
-        feedback_extra: dict | None = None,
-        notify_extra: dict | None = None,
+        settings: dict[str, dict] | None = None,
     ):
+        """``settings``: per-service settings overrides, e.g. ``{"feedback": {"link_ttl_hours": 1}}``."""
         self.bootstrap = bootstrap
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
-        ports = {name: free_port() for name in ("scheduling", "feedback", "notifications")}
+        ports = {name: free_port() for name in FACTORIES}
         public = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        overrides = {
+            "notifications": {
+                "smtp_port": smtp_port,
+                "rate_per_second": 200.0,
+                "quiet_start": "00:00",  # no quiet hours: tests must not depend on the clock
+                "quiet_end": "00:00",
+            }
+        }
+        for name, values in (settings or {}).items():
+            overrides[name] = {**overrides.get(name, {}), **values}
         self.services: dict[str, ServiceUnderTest] = {}
-        factories = {
-            "scheduling": scheduling.create_app,
-            "feedback": feedback.create_app,
-            "notifications": notifications.create_app,
-        }
-        for name, create in factories.items():
-            extra = {}
-            if name == "feedback":
-                extra = {"feedback": feedback_extra or {}}
-            if name == "notifications":
-                extra = {
-                    "notifications": {
-                        "smtp_port": smtp_port,
-                        "rate_per_second": 200.0,
-                        "quiet_start": "00:00",  # no quiet hours: tests must not depend on the clock
-                        "quiet_end": "00:00",
-                        **(notify_extra or {}),
-                    }
-                }
-            runtime = service_runtime(name, db_urls[name], bootstrap, public_urls=public, extra=extra)
-            app = create(runtime.config, runtime)
-            self.services[name] = ServiceUnderTest(name, runtime, app, LiveServer(app, ports[name]).start())
-        self.feedback_settings = FeedbackSettings.from_config(self.services["feedback"].runtime.config)
-        self.notify_settings = NotifySettings.from_config(self.services["notifications"].runtime.config)
-        self.handlers = {
-            "scheduling": (SCHEDULING_HANDLERS, scheduling_worker.SOURCES),
-            "feedback": (feedback_handlers(self.feedback_settings), feedback_worker.SOURCES),
-            "notifications": (notification_handlers(self.notify_settings), notifications_worker.SOURCES),
-        }
-        self.dispatcher = Dispatcher(
-            self.services["notifications"].runtime.sessions, SmtpChannel(self.notify_settings), self.notify_settings
-        )
+        for name, create in FACTORIES.items():
+            runtime = service_runtime(
+                name, db_urls[name], bootstrap, wake_port=free_port(), public_urls=public, **overrides.get(name, {})
+            )
+            app = create(runtime.settings, runtime)
+            wiring = BOOTSTRAPS[name](runtime.settings, runtime)  # exactly what the worker process composes
+            server = LiveServer(app, ports[name]).start()
+            self.services[name] = ServiceUnderTest(name, runtime, app, server, wiring)
         if with_workers:
             self.start_workers()
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
     def start_workers(self) -> None:
-        for name, svc in self.services.items():
-            handlers, sources = self.handlers[name]
-            svc.relay, svc.loop = worker.build(svc.runtime, handlers, sources, poll_interval=0.5)
-            svc.sources = sources
-            extra = [self.dispatcher.run] if name == "notifications" else []
-            self.threads += worker.start_threads(svc.relay, svc.loop, self.stop_event, extra)
+        for svc in self.services.values():
+            svc.relay, svc.loop = worker.build(svc.runtime, svc.wiring, poll_interval=0.5)
+            self.threads += worker.start_threads(svc.relay, svc.loop, self.stop_event, svc.wiring.loops)
 
     def close(self) -> None:
         self.stop_event.set()
@@ -134,11 +96,10 @@ class Stack:
     # -- helpers ----------------------------------------------------------------------------------------------
 
     def token(self, role: str = "frontdesk", clinician_id: str | None = None) -> str:
-        secret = self.services["scheduling"].runtime.config.auth_secret
-        return issue_token(secret, f"test-{role}", role, clinician_id)
+        return self.headers(role, clinician_id)["Authorization"][7:]
 
     def headers(self, role: str = "frontdesk", clinician_id: str | None = None) -> dict:
-        return {"Authorization": f"Bearer {self.token(role, clinician_id)}"}
+        return staff_headers(self.services["scheduling"].runtime, role, clinician_id)
 
     def url(self, service: str, path: str) -> str:
         return self.services[service].url + path
@@ -160,7 +121,7 @@ class Stack:
             lag = 0
             for name, svc in self.services.items():
                 committed = admin.list_group_offsets(group_id(name)).get(group_id(name), {})
-                for source in svc.sources:
+                for source in svc.wiring.sources:
                     parts = probe.partitions_for_topic(topic_for(source)) or set()
                     tps = [TopicPartition(topic_for(source), p) for p in parts]
                     for tp, end in probe.end_offsets(tps).items():

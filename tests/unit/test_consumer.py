@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from shared.config import ServiceConfig
+from services.feedback.settings import FeedbackSettings
 from shared.errors import PermanentError
-from shared.events.catalog import spec_named
+from shared.events import catalog as events
 from shared.events.envelope import Event
 from shared.logs import safe_error
 from shared.messaging.consumer import DEAD_LETTERED, DUPLICATE, HANDLED, IGNORED, ConsumerLoop, RetryPolicy
@@ -16,14 +16,11 @@ from tests.support.fakes import FakeProducer, Record
 
 
 def _loop(tmp_path, handler):
-    runtime = Runtime.build(
-        ServiceConfig.from_env("feedback", database_url=f"sqlite:///{tmp_path}/f.db", wake_port=None)
-    )
+    runtime = Runtime.build(FeedbackSettings(database_url=f"sqlite:///{tmp_path}/f.db"))
     MessagingBase.metadata.create_all(runtime.engine)
-    spec = spec_named("client.discharged")
     loop = ConsumerLoop(
         "feedback",
-        {spec.type: handler},
+        {events.CLIENT_DISCHARGED: handler},
         runtime.sessions,
         None,
         None,
@@ -32,8 +29,8 @@ def _loop(tmp_path, handler):
     return loop, runtime
 
 
-def _record(name="client.discharged"):
-    spec = spec_named(name)
+def _record():
+    spec = events.CLIENT_DISCHARGED
     data = {"client_id": "c1", "episode_id": None, "discharged_at": "2026-01-01T00:00:00+00:00"}
     return Record(Event(type=spec.type, source=spec.source, subject="c1", data=data).to_json().encode())
 
@@ -86,7 +83,7 @@ def test_permanent_errors_skip_the_retries(tmp_path):
 
 def test_events_without_a_handler_are_ignored(tmp_path):
     loop, _ = _loop(tmp_path, lambda s, e: None)
-    spec = spec_named("clinician.updated")
+    spec = events.CLINICIAN_UPDATED
     data = {"clinician_id": "k", "name": "A", "email": "a@b.org", "timezone": "UTC", "active": True}
     record = Record(Event(type=spec.type, source="scheduling", subject="k", data=data).to_json().encode())
     assert loop.process(record, FakeProducer()) == IGNORED

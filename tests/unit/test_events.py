@@ -1,9 +1,11 @@
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
 from marshmallow import ValidationError
 
-from shared.events.catalog import CATALOG, UnknownEventType, spec_for, spec_named
+from shared.events import catalog as events
+from shared.events.catalog import CATALOG, UnknownEventType, spec_for
 from shared.events.envelope import Event, MalformedEvent
 
 COMPLETED = {
@@ -18,7 +20,7 @@ COMPLETED = {
 
 
 def test_envelope_round_trips_with_cloudevents_attributes_and_headers():
-    spec = spec_named("session.completed")
+    spec = events.SESSION_COMPLETED
     event = Event(
         type=spec.type,
         source="scheduling",
@@ -42,7 +44,7 @@ def test_malformed_envelopes_are_refused(raw):
 
 
 def test_producers_are_strict():
-    spec = spec_named("session.completed")
+    spec = events.SESSION_COMPLETED
     with pytest.raises(ValidationError) as err:
         spec.validate_outgoing({**COMPLETED, "notes": "client was upset"})
     assert "notes" in err.value.messages
@@ -52,10 +54,10 @@ def test_producers_are_strict():
 
 
 def test_consumers_tolerate_added_fields_but_not_missing_ones():
-    spec = spec_named("session.completed")
+    spec = events.SESSION_COMPLETED
     wire = spec.validate_outgoing(COMPLETED)
     loaded = spec.load_incoming({**wire, "added_later": True})
-    assert "added_later" not in loaded and loaded["session_number"] == 3
+    assert not hasattr(loaded, "added_later") and loaded.session_number == 3
     with pytest.raises(MalformedEvent):
         spec.load_incoming({k: v for k, v in wire.items() if k != "client_id"})
 
@@ -74,7 +76,31 @@ def test_every_catalog_entry_names_its_source_topic_and_version():
 
 
 def test_item_answers_and_free_text_never_fit_an_event():
-    completed = spec_named("questionnaire.completed").schema().fields
+    completed = events.QUESTIONNAIRE_COMPLETED.schema().fields
     assert "answers" not in completed and "items" not in completed
-    assert "reason" not in spec_named("appointment.cancelled").schema().fields
-    assert "explanation" not in spec_named("alert.raised").schema().fields
+    assert "reason" not in events.APPOINTMENT_CANCELLED.schema().fields
+    assert "explanation" not in events.ALERT_RAISED.schema().fields
+
+
+def test_consumed_payloads_are_frozen_dataclasses_with_the_schemas_fields():
+    spec = events.SESSION_COMPLETED
+    loaded = spec.load_incoming(spec.validate_outgoing(COMPLETED))
+    assert type(loaded).__name__ == "SessionCompleted" and loaded.completed_at == COMPLETED["completed_at"]
+    assert {f.name for f in dataclasses.fields(loaded)} == set(spec.schema().fields)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded.client_id = "someone else"
+    optional = events.CLIENT_REGISTERED.load_incoming(
+        {
+            "client_id": "c1",
+            "preferred_name": "Jo",
+            "timezone": "UTC",
+            "consent_email": False,
+            "status": "active",
+        }
+    )
+    assert optional.email is None and optional.preferred_channel == "email"
+
+
+def test_every_spec_is_a_catalog_constant_with_its_own_data_class():
+    assert len(CATALOG) == len(events.ALL_SPECS) == len({spec.data_class for spec in events.ALL_SPECS})
+    assert events.SOURCES == ["feedback", "notifications", "scheduling"]

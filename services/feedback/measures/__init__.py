@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from shared.statuses import Severity
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,7 +37,7 @@ class _Band(Schema):
 class _RiskItem(Schema):
     item = fields.String(required=True)
     threshold = fields.Integer(required=True)
-    severity = fields.String(required=True, validate=validate.OneOf(["high", "urgent"]))
+    severity = fields.String(required=True, validate=validate.OneOf([Severity.HIGH, Severity.URGENT]))
 
 
 class _Definition(Schema):
@@ -137,9 +138,23 @@ def load_definition(doc: dict) -> Measure:
     return _Definition().load(doc)
 
 
+_extra_dir: str | None = None
+
+
+def use_extra_dir(extra_dir: str | None) -> None:
+    """Also load the definitions in ``extra_dir`` (``FeedbackSettings.measures_dir``); set by the app factory
+    and the worker's bootstrap, once per process."""
+    global _extra_dir
+    _extra_dir = extra_dir
+
+
+def catalog() -> dict[str, Measure]:
+    """The shipped measures plus any a practice dropped in the extra folder (e.g. licensed ORS/SRS wording)."""
+    return _load(_extra_dir)
+
+
 @cache
-def catalog(extra_dir: str | None = os.environ.get("FEEDBACK_MEASURES_DIR")) -> dict[str, Measure]:
-    """The shipped measures plus any a practice dropped in ``extra_dir`` (e.g. licensed ORS/SRS wording)."""
+def _load(extra_dir: str | None) -> dict[str, Measure]:
     paths = sorted(HERE.glob("*.json"))
     if extra_dir:
         paths += sorted(Path(extra_dir).glob("*.json"))

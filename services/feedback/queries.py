@@ -1,12 +1,11 @@
-"""What a clinician sees: their caseload at a glance, one client's progress, alerts. Who may see what is decided
-here, once: a clinician sees their own clients; a supervisor or admin sees all; the front desk sees only
-whether questionnaires were completed, never scores or answers."""
+"""Read models for the dashboard and the API: a caseload at a glance, one client's progress, alerts. Who may
+see what is decided here, once: a clinician sees their own clients; a supervisor or admin sees all; the front
+desk sees only whether questionnaires were completed, never scores or answers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import abort
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,25 +13,25 @@ from services.feedback import measures, rules, submission
 from services.feedback.chart import Point
 from services.feedback.models import Alert, Assignment, ClientRecord, Response
 from shared.auth import Principal
+from shared.errors import NotFound
+from shared.statuses import AlertStatus, ClientStatus, QuestionnaireStatus, Severity
 
 CLINICAL = ("clinician", "supervisor", "admin")
 STATUS_ORDER = {s: i for i, s in enumerate(rules.STATUSES)}
-SEVERITY_RANK = {"urgent": 0, "high": 1, "moderate": 2, "low": 3}
 
 
 def visible_client(session: Session, principal: Principal, client_id: str) -> ClientRecord:
     client = session.get(ClientRecord, client_id)
-    if client is None:
-        abort(404)
-    if principal.role == "clinician" and client.clinician_id != principal.clinician_id:
-        abort(404)  # not 403: do not confirm that someone else's client exists
+    # Someone else's client is "not found" too (not 403): do not confirm that they exist.
+    if client is None or (principal.role == "clinician" and client.clinician_id != principal.clinician_id):
+        raise NotFound(f"No client with id {client_id}.")
     return client
 
 
 def visible_alert(session: Session, principal: Principal, alert_id: str) -> Alert:
     alert = session.get(Alert, alert_id)
     if alert is None or (principal.role == "clinician" and alert.clinician_id != principal.clinician_id):
-        abort(404)
+        raise NotFound(f"No alert with id {alert_id}.")
     return alert
 
 
@@ -46,7 +45,7 @@ class CaseloadRow:
 
     @property
     def worst_alert(self) -> str | None:
-        return min((a.severity for a in self.open_alerts), key=SEVERITY_RANK.get, default=None)
+        return max((a.severity for a in self.open_alerts), key=lambda s: Severity(s).rank, default=None)
 
 
 def measure_history(session: Session, client: ClientRecord, measure_id: str) -> list[rules.Observation]:
@@ -80,23 +79,27 @@ def status_for(session: Session, client: ClientRecord) -> tuple[str, dict]:
 
 
 def caseload(session: Session, principal: Principal) -> list[CaseloadRow]:
-    stmt = select(ClientRecord).where(ClientRecord.status == "active")
+    stmt = select(ClientRecord).where(ClientRecord.status == ClientStatus.ACTIVE)
     if principal.role == "clinician":
         stmt = stmt.where(ClientRecord.clinician_id == principal.clinician_id)
     rows = []
     for client in session.scalars(stmt):
         status, last = status_for(session, client)
         open_alerts = list(
-            session.scalars(select(Alert).where(Alert.client_id == client.id, Alert.status != "resolved"))
+            session.scalars(select(Alert).where(Alert.client_id == client.id, Alert.status != AlertStatus.RESOLVED))
         )
         count = (
             session.query(Assignment)
-            .filter(Assignment.client_id == client.id, Assignment.status == "completed")
+            .filter(Assignment.client_id == client.id, Assignment.status == QuestionnaireStatus.COMPLETED)
             .count()
         )
         rows.append(CaseloadRow(client, status, last, count, open_alerts))
     rows.sort(
-        key=lambda r: (SEVERITY_RANK.get(r.worst_alert, 9), STATUS_ORDER[r.status], r.client.preferred_name.lower())
+        key=lambda r: (
+            -Severity(r.worst_alert).rank if r.worst_alert else 1,
+            STATUS_ORDER[r.status],
+            r.client.preferred_name.lower(),
+        )
     )
     return rows
 

@@ -1,4 +1,5 @@
-"""The client's questionnaire pages: a short, accessible form that works without JavaScript."""
+"""The client's questionnaire pages, reached from the emailed link (``/q/<token>``): a short, accessible form
+that works without JavaScript."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from services.feedback import assignments, measures, submission
 from services.feedback.scoring import InvalidAnswers
 from shared.db import utcnow
-from shared.web import runtime_of
+from shared.unit_of_work import transaction
+from shared.web import settings_of
 
 bp = Blueprint(
     "questionnaire", __name__, template_folder="templates", static_folder="static", static_url_path="/q/static"
@@ -54,14 +56,13 @@ def _parse(form, measure_ids: list[str]) -> dict[str, dict[str, int | None]]:
 
 @bp.route("/q/<token>", methods=["GET", "POST"])
 def questionnaire(token: str):
-    runtime = runtime_of(current_app)
     now = utcnow()
     if request.method == "GET":
-        with runtime.sessions() as db:
+        with transaction() as db:
             assignment = assignments.find_open(db, token, now)
             return _form(assignment) if assignment else _unavailable()
 
-    with runtime.sessions() as db:  # read and validate first: a refused form writes nothing
+    with transaction() as db:  # read and validate first: a refused form writes nothing
         assignment = assignments.find_open(db, token, now)
         if assignment is None:
             return _unavailable()
@@ -75,7 +76,7 @@ def questionnaire(token: str):
             scores = submission.validate(assignment, answers)
         except InvalidAnswers as exc:
             return _form(assignment, answers, exc.problems, status=422)
-    with runtime.sessions() as db, db.begin():
+    with transaction() as db:
         assignment = assignments.find_open(db, token, now)
         if assignment is None or not assignments.claim(db, assignment, now):
             return _unavailable()  # a concurrent submit got there first: single use
@@ -87,7 +88,7 @@ def questionnaire(token: str):
 @bp.get("/q/thanks")
 def thanks():
     done = session.pop("q_done", None)
-    crisis = current_app.extensions["feedback_settings"].crisis_text
+    crisis = settings_of(current_app).crisis_text
     return (
         render_template("thanks.html", risk=bool(done and done.get("risk")), crisis=crisis, arrived=done is not None),
         200,

@@ -7,16 +7,19 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 
 from services.scheduling import appointments as appts
 from services.scheduling import directory, series
 from services.scheduling.booking import RuleViolation
 from services.scheduling.models import Appointment, AppointmentChange, AppointmentType, Client, Clinician, Room
+from services.scheduling.queries import calendar_rows, matching_clients
 from services.scheduling.recurrence import RecurrenceError, Rule
 from shared.db import utcnow
 from shared.forms import guard_staff_pages
-from shared.web import runtime_of
+from shared.statuses import ClientStatus
+from shared.unit_of_work import transaction
+from shared.web import settings_of
 
 bp = Blueprint("desk", __name__, template_folder="templates", static_folder="static", static_url_path="/desk/static")
 DESK = ("frontdesk", "admin")
@@ -24,7 +27,7 @@ STAFF = ("frontdesk", "clinician", "supervisor", "admin")
 
 
 def _tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["PRACTICE_TIMEZONE"])
+    return ZoneInfo(settings_of(current_app).practice_timezone)
 
 
 guard_staff_pages(bp, read=STAFF, write=DESK, signin_template="desk/signin.html")
@@ -45,19 +48,6 @@ def _day_param() -> date:
         return utcnow().astimezone(_tz()).date()
 
 
-def _rows(session, start: datetime, end: datetime, clinician_id: str | None = None):
-    stmt = (
-        select(Appointment, Client.preferred_name, Client.legal_name, AppointmentType.name)
-        .join(Client, Client.id == Appointment.client_id)
-        .join(AppointmentType, AppointmentType.id == Appointment.type_id)
-        .where(Appointment.starts_at < end, Appointment.ends_at > start)
-        .order_by(Appointment.starts_at)
-    )
-    if clinician_id:
-        stmt = stmt.where(Appointment.clinician_id == clinician_id)
-    return session.execute(stmt).all()
-
-
 @bp.app_template_filter("local")
 def local_filter(dt: datetime, fmt: str = "%H:%M") -> str:
     return _local(dt).strftime(fmt) if dt else ""
@@ -70,12 +60,11 @@ def home():
 
 @bp.get("/desk/day")
 def day():
-    runtime = runtime_of(current_app)
     the_day = _day_param()
     start = datetime.combine(the_day, time(0), _tz())
-    with runtime.sessions() as session:
+    with transaction() as session:
         clinicians = session.scalars(select(Clinician).where(Clinician.active.is_(True)).order_by(Clinician.name)).all()
-        rows = _rows(session, start, start + timedelta(days=1))
+        rows = calendar_rows(session, start, start + timedelta(days=1))
     by_clinician = {c.id: [] for c in clinicians}
     for row in rows:
         by_clinician.setdefault(row[0].clinician_id, []).append(row)
@@ -91,14 +80,13 @@ def day():
 
 @bp.get("/desk/week")
 def week():
-    runtime = runtime_of(current_app)
     the_day = _day_param()
     monday = the_day - timedelta(days=the_day.weekday())
     start = datetime.combine(monday, time(0), _tz())
-    with runtime.sessions() as session:
+    with transaction() as session:
         clinicians = session.scalars(select(Clinician).order_by(Clinician.name)).all()
         chosen = request.args.get("clinician_id") or (clinicians[0].id if clinicians else None)
-        rows = _rows(session, start, start + timedelta(days=7), chosen) if chosen else []
+        rows = calendar_rows(session, start, start + timedelta(days=7), chosen) if chosen else []
     days = [monday + timedelta(days=i) for i in range(7)]
     by_day = {d: [r for r in rows if _local(r[0].starts_at).date() == d] for d in days}
     return render_template(
@@ -114,7 +102,6 @@ def week():
 
 @bp.route("/desk/clients", methods=["GET", "POST"])
 def clients():
-    runtime = runtime_of(current_app)
     q = request.args.get("q", "").strip()
     errors = {}
     if request.method == "POST":
@@ -126,30 +113,23 @@ def clients():
             "phone": form.get("phone", "").strip() or None,
             "clinician_id": form.get("clinician_id") or None,
             "consent_email": form.get("consent_email") == "on",
-            "timezone": current_app.config["PRACTICE_TIMEZONE"],
+            "timezone": settings_of(current_app).practice_timezone,
         }
         from services.scheduling.schemas import ClientIn
 
         errors = ClientIn().validate(data)
         if not errors:
             try:
-                with runtime.sessions() as session, session.begin():
+                with transaction() as session:
                     client = directory.register_client(session, ClientIn().load(data), utcnow())
                 flash(f"{client.legal_name} is registered.", "ok")
                 return redirect(url_for("desk.book", client_id=client.id), code=303)
             except RuleViolation as exc:
                 errors = {"clinician_id": [str(exc)]}
-    with runtime.sessions() as session:
+    with transaction() as session:
         stmt = select(Client).order_by(Client.legal_name).limit(50)
         if q:
-            like = f"%{q.lower()}%"
-            stmt = stmt.where(
-                or_(
-                    func.lower(Client.legal_name).like(like),
-                    func.lower(Client.preferred_name).like(like),
-                    func.lower(Client.email).like(like),
-                )
-            )
+            stmt = matching_clients(stmt, q)
         found = session.scalars(stmt).all()
         clinicians = session.scalars(select(Clinician).where(Clinician.active.is_(True)).order_by(Clinician.name)).all()
     status = 422 if errors else 200
@@ -159,10 +139,11 @@ def clients():
 
 
 def _booking_form(status=200, **context):
-    runtime = runtime_of(current_app)
-    with runtime.sessions() as session:
+    with transaction() as session:
         context.update(
-            clients=session.scalars(select(Client).where(Client.status == "active").order_by(Client.legal_name)).all(),
+            clients=session.scalars(
+                select(Client).where(Client.status == ClientStatus.ACTIVE).order_by(Client.legal_name)
+            ).all(),
             clinicians=session.scalars(
                 select(Clinician).where(Clinician.active.is_(True)).order_by(Clinician.name)
             ).all(),
@@ -194,9 +175,8 @@ def book():
         front_desk_note=form.get("front_desk_note") or None,
         override_reason=form.get("override_reason") or None,
     )
-    runtime = runtime_of(current_app)
     try:
-        with runtime.sessions() as session, session.begin():
+        with transaction() as session:
             if form.get("repeat") in ("weekly", "fortnightly", "monthly"):
                 rule = Rule(
                     "monthly" if form["repeat"] == "monthly" else "weekly",
@@ -220,8 +200,7 @@ def book():
 
 @bp.get("/desk/appointments/<appointment_id>")
 def appointment(appointment_id):
-    runtime = runtime_of(current_app)
-    with runtime.sessions() as session:
+    with transaction() as session:
         row = session.execute(
             select(Appointment, Client, Clinician, AppointmentType)
             .join(Client, Client.id == Appointment.client_id)
@@ -238,7 +217,7 @@ def appointment(appointment_id):
         ).all()
     appt, client, clinician, appt_type = row
     late = appts.booking.is_late_cancel(
-        utcnow(), appt.starts_at, timedelta(hours=current_app.config["LATE_CANCEL_HOURS"])
+        utcnow(), appt.starts_at, timedelta(hours=settings_of(current_app).late_cancel_hours)
     )
     return render_template(
         "desk/appointment.html", a=appt, client=client, clinician=clinician, t=appt_type, history=history, late=late
@@ -247,12 +226,11 @@ def appointment(appointment_id):
 
 @bp.post("/desk/appointments/<appointment_id>/<action>")
 def act(appointment_id, action):
-    runtime = runtime_of(current_app)
     now, by, form = utcnow(), g.principal.subject, request.form
     scope = form.get("scope", "this")
-    window = timedelta(hours=current_app.config["LATE_CANCEL_HOURS"])
+    window = timedelta(hours=settings_of(current_app).late_cancel_hours)
     try:
-        with runtime.sessions() as session, session.begin():
+        with transaction() as session:
             if action == "check-in":
                 appts.check_in(session, appointment_id, now, by=by)
             elif action == "complete":

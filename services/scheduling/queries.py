@@ -1,20 +1,47 @@
-"""Availability for one or many clinicians: three indexed queries (appointments, time off, room), then pure
-arithmetic per clinician. Kept fast on 200 clinicians and 100k appointments (see docs/performance.md)."""
+"""Scheduling's read models for the API and the pages: client search, calendar rows, and availability for one
+or many clinicians (three indexed queries: appointments, time off, room; then pure arithmetic per clinician,
+kept fast on 200 clinicians and 100k appointments, see docs/performance.md)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.scheduling.availability import free_slots, working_in_range
 from services.scheduling.booking import ACTIVE_STATUSES, RuleViolation, Slot
 from services.scheduling.directory import get_or_404
-from services.scheduling.models import Appointment, AppointmentType, Clinician, TimeOff
+from services.scheduling.models import Appointment, AppointmentType, Client, Clinician, TimeOff
 
 MAX_RANGE = timedelta(days=31)
+
+
+def matching_clients(stmt: Select, q: str) -> Select:
+    """Narrow a query of clients to those whose legal or preferred name or email contains ``q`` (any case)."""
+    like = f"%{q.lower()}%"
+    return stmt.where(
+        or_(
+            func.lower(Client.legal_name).like(like),
+            func.lower(Client.preferred_name).like(like),
+            func.lower(Client.email).like(like),
+        )
+    )
+
+
+def calendar_rows(session: Session, start: datetime, end: datetime, clinician_id: str | None = None):
+    """Appointments overlapping [start, end) with the client's names and the type's name, in start order."""
+    stmt = (
+        select(Appointment, Client.preferred_name, Client.legal_name, AppointmentType.name)
+        .join(Client, Client.id == Appointment.client_id)
+        .join(AppointmentType, AppointmentType.id == Appointment.type_id)
+        .where(Appointment.starts_at < end, Appointment.ends_at > start)
+        .order_by(Appointment.starts_at)
+    )
+    if clinician_id:
+        stmt = stmt.where(Appointment.clinician_id == clinician_id)
+    return session.execute(stmt).all()
 
 
 def find_availability(

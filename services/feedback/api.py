@@ -1,0 +1,214 @@
+"""Feedback's clinical JSON API (flask-smorest, OpenAPI): caseload, progress, answers, FHIR export, alerts and
+measurement plans. Every read goes through ``queries.py``'s visibility rules."""
+
+from __future__ import annotations
+
+import json
+
+from flask import current_app, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from services.feedback import alerts, measures, queries
+from services.feedback.models import Alert, Assignment, MeasurementPlan
+from services.feedback.schemas import (
+    AlertOut,
+    CaseloadOut,
+    PlanSchema,
+    ProgressOut,
+    QuestionnaireStatusOut,
+    ResolveIn,
+    ResponseOut,
+)
+from shared.auth import require
+from shared.db import utcnow
+from shared.errors import Forbidden, NotFound
+from shared.statuses import AlertStatus, Severity
+from shared.unit_of_work import session as current_session
+from shared.unit_of_work import unit_of_work
+from shared.web import settings_of
+
+blp = Blueprint("clinical", __name__, url_prefix="/api", description="Caseload, progress and alerts")
+CLINICAL = queries.CLINICAL
+
+
+@blp.route("/caseload")
+class Caseload(MethodView):
+    decorators = [unit_of_work, require(*CLINICAL)]
+
+    @blp.response(200, CaseloadOut(many=True))
+    def get(self):
+        """The signed-in clinician's active clients (everyone's for a supervisor): open alerts first."""
+        session = current_session()
+        return queries.caseload(session, g.principal)
+
+
+@blp.route("/clients/<client_id>/progress/<measure_id>")
+class Progress(MethodView):
+    decorators = [unit_of_work, require(*CLINICAL)]
+
+    @blp.response(200, ProgressOut)
+    def get(self, client_id, measure_id):
+        if measure_id not in measures.catalog():
+            raise NotFound(f"No measure {measure_id!r}.")
+        session = current_session()
+        found = queries.progress(session, queries.visible_client(session, g.principal, client_id), measure_id)
+        return {
+            "measure": measure_id,
+            "points": found["points"],
+            "expected": [{"n": n, "expected": e, "boundary": b} for n, e, b in found["expected"]],
+        }
+
+
+@blp.route("/clients/<client_id>/responses")
+class Responses(MethodView):
+    decorators = [unit_of_work, require(*CLINICAL)]
+
+    @blp.response(200, ResponseOut(many=True))
+    def get(self, client_id):
+        """Item-level answers, for the clinician (never sent anywhere else)."""
+        from services.feedback.models import Response
+
+        session = current_session()
+        client = queries.visible_client(session, g.principal, client_id)
+        return session.scalars(
+            select(Response).where(Response.client_id == client.id).order_by(Response.completed_at)
+        ).all()
+
+
+@blp.route("/clients/<client_id>/fhir")
+class FhirExport(MethodView):
+    decorators = [unit_of_work, require(*CLINICAL)]
+
+    @blp.doc(responses={200: {"description": "A FHIR R4 Bundle (application/fhir+json)"}})
+    def get(self, client_id):
+        """The client's questionnaires as FHIR: QuestionnaireResponses and total-score Observations."""
+        from services.feedback.fhir_export import client_bundle
+        from services.feedback.models import Response
+
+        session = current_session()
+        client = queries.visible_client(session, g.principal, client_id)
+        responses = session.scalars(
+            select(Response).where(Response.client_id == client.id).order_by(Response.completed_at)
+        ).all()
+        body = client_bundle(client.id, list(responses))
+        return current_app.response_class(json.dumps(body), mimetype="application/fhir+json")
+
+
+@blp.route("/clients/<client_id>/questionnaires")
+class Questionnaires(MethodView):
+    decorators = [unit_of_work, require("frontdesk", *CLINICAL)]
+
+    @blp.response(200, QuestionnaireStatusOut(many=True))
+    def get(self, client_id):
+        """Whether questionnaires went out and were completed (what the front desk may see: no scores)."""
+        session = current_session()
+        if g.principal.role != "frontdesk":
+            queries.visible_client(session, g.principal, client_id)
+        return session.scalars(
+            select(Assignment).where(Assignment.client_id == client_id).order_by(Assignment.issued_at)
+        ).all()
+
+
+@blp.route("/alerts")
+class Alerts(MethodView):
+    decorators = [unit_of_work, require(*CLINICAL)]
+
+    @blp.arguments(
+        Schema.from_dict(
+            {"status": fields.String(load_default="open", validate=validate.OneOf(["open", "all"]))}, name="AlertQuery"
+        ),
+        location="query",
+    )
+    @blp.response(200, AlertOut(many=True))
+    def get(self, args):
+        session = current_session()
+        stmt = select(Alert).order_by(Alert.opened_at.desc())
+        if args["status"] == "open":
+            stmt = stmt.where(Alert.status != AlertStatus.RESOLVED)
+        if g.principal.role == "clinician":
+            stmt = stmt.where(Alert.clinician_id == g.principal.clinician_id)
+        return sorted(session.scalars(stmt).all(), key=lambda a: Severity.most_urgent_first(a.severity))
+
+
+@blp.route("/alerts/<alert_id>/acknowledge", methods=["POST"])
+@unit_of_work
+@require(*CLINICAL)
+@blp.response(200, AlertOut)
+def acknowledge_alert(alert_id):
+    session = current_session()
+    alert = queries.visible_alert(session, g.principal, alert_id)
+    return alerts.acknowledge(session, alert, g.principal.subject, utcnow())
+
+
+@blp.route("/alerts/<alert_id>/resolve", methods=["POST"])
+@unit_of_work
+@require(*CLINICAL)
+@blp.arguments(ResolveIn)
+@blp.response(200, AlertOut)
+def resolve_alert(data, alert_id):
+    session = current_session()
+    alert = queries.visible_alert(session, g.principal, alert_id)
+    return alerts.resolve(session, alert, g.principal.subject, data["note"], utcnow())
+
+
+def _plan_out(session, scope: str) -> dict:
+    """The plan in force for ``scope`` (a client id, or "practice")."""
+    from services.feedback.handlers import plan_for
+
+    return {**plan_for(session, scope, settings_of(current_app)).as_dict(), "scope": scope}
+
+
+def _save_plan(session, scope: str, data: dict) -> dict:
+    session.merge(MeasurementPlan(scope=scope, updated_by=g.principal.subject, **data))
+    session.flush()
+    return _plan_out(session, scope)
+
+
+@blp.route("/plans/practice")
+class PracticePlan(MethodView):
+    decorators = [unit_of_work, require(*CLINICAL)]
+
+    @blp.response(200, PlanSchema)
+    def get(self):
+        """The practice's default measurement plan."""
+        session = current_session()
+        return _plan_out(session, "practice")
+
+    @blp.arguments(PlanSchema)
+    @blp.response(200, PlanSchema)
+    def put(self, data):
+        if g.principal.role not in ("supervisor", "admin"):
+            raise Forbidden("Only supervisors and admins change the practice plan.")
+        session = current_session()
+        return _save_plan(session, "practice", data)
+
+
+@blp.route("/clients/<client_id>/plan")
+class ClientPlan(MethodView):
+    decorators = [unit_of_work, require(*CLINICAL)]
+
+    @blp.response(200, PlanSchema)
+    def get(self, client_id):
+        """The plan in force for this client (their own, else the practice's)."""
+        session = current_session()
+        queries.visible_client(session, g.principal, client_id)
+        return _plan_out(session, client_id)
+
+    @blp.arguments(PlanSchema)
+    @blp.response(200, PlanSchema)
+    def put(self, data, client_id):
+        session = current_session()
+        queries.visible_client(session, g.principal, client_id)
+        return _save_plan(session, client_id, data)
+
+    @blp.response(204)
+    def delete(self, client_id):
+        """Back to the practice plan."""
+        session = current_session()
+        queries.visible_client(session, g.principal, client_id)
+        row = session.get(MeasurementPlan, client_id)
+        if row is not None:
+            session.delete(row)

@@ -1,0 +1,82 @@
+"""The therapist's dashboard pages: caseload, a client's progress charts and answers, and alerts to acknowledge
+and resolve. Every read goes through ``queries.py``'s visibility rules."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from markupsafe import Markup
+from sqlalchemy import select
+
+from services.feedback import alerts, queries
+from services.feedback.change import reliable_change_points
+from services.feedback.chart import progress_svg
+from services.feedback.models import Alert
+from shared.db import utcnow
+from shared.forms import guard_staff_pages
+from shared.unit_of_work import transaction
+
+bp = Blueprint("dashboard", __name__, template_folder="templates")
+CLINICAL = queries.CLINICAL
+
+guard_staff_pages(bp, read=CLINICAL, write=CLINICAL, signin_template="dashboard/signin.html")
+
+
+@bp.get("/dashboard")
+def home():
+    with transaction() as session:
+        rows = queries.caseload(session, g.principal)
+    return render_template("dashboard/caseload.html", rows=rows)
+
+
+@bp.get("/dashboard/clients/<client_id>")
+def client_page(client_id):
+    with transaction() as session:
+        client = queries.visible_client(session, g.principal, client_id)
+        charts = []
+        used = session.scalars(
+            select(queries.Response.measure).where(queries.Response.client_id == client.id).distinct()
+        ).all()
+        for measure_id in sorted(used):
+            found = queries.progress(session, client, measure_id)
+            m = found["measure"]
+            svg = progress_svg(
+                f"{m.name} for {client.preferred_name}",
+                found["points"],
+                tuple(m.range),
+                higher_is_worse=m.higher_is_worse,
+                expected=found["expected"],
+                cutoff=m.clinical_cutoff,
+                rc_points=reliable_change_points(m),
+            )
+            charts.append({"measure": m, "svg": Markup(svg), "responses": found["responses"]})  # noqa: S704
+        client_alerts = session.scalars(
+            select(Alert).where(Alert.client_id == client.id).order_by(Alert.opened_at.desc())
+        ).all()
+    return render_template("dashboard/client.html", client=client, charts=charts, alerts=client_alerts)
+
+
+@bp.get("/alerts/<alert_id>")
+def alert_page(alert_id):
+    with transaction() as session:
+        alert = queries.visible_alert(session, g.principal, alert_id)
+        client = session.get(queries.ClientRecord, alert.client_id)
+    return render_template("dashboard/alert.html", alert=alert, client=client)
+
+
+@bp.post("/alerts/<alert_id>/<action>")
+def alert_action(alert_id, action):
+    with transaction() as session:
+        alert = queries.visible_alert(session, g.principal, alert_id)
+        if action == "acknowledge":
+            alerts.acknowledge(session, alert, g.principal.subject, utcnow())
+        elif action == "resolve":
+            note = request.form.get("note", "").strip()
+            if len(note) < 3:
+                client = session.get(queries.ClientRecord, alert.client_id)
+                return render_template(
+                    "dashboard/alert.html", alert=alert, client=client, error="Write a short note on what was done."
+                ), 422
+            alerts.resolve(session, alert, g.principal.subject, note, utcnow())
+        else:
+            abort(404)
+    return redirect(url_for("dashboard.alert_page", alert_id=alert_id), code=303)

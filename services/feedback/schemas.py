@@ -1,0 +1,80 @@
+"""Marshmallow schemas of feedback's JSON API (the OpenAPI document is generated from them)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from services.feedback import measures
+
+
+class AlertOut(Schema):
+    id = fields.String()
+    client_id = fields.String()
+    clinician_id = fields.String()
+    rule = fields.String()
+    measure = fields.String()
+    severity = fields.String()
+    status = fields.String()
+    explanation = fields.String()
+    opened_at = fields.AwareDateTime()
+    acknowledged_at = fields.AwareDateTime(allow_none=True)
+    resolved_at = fields.AwareDateTime(allow_none=True)
+    resolution_note = fields.String(allow_none=True)
+
+
+class CaseloadOut(Schema):
+    client_id = fields.String(attribute="client.id")
+    preferred_name = fields.String(attribute="client.preferred_name")
+    status = fields.String()
+    last_scores = fields.Dict()
+    questionnaires = fields.Integer()
+    open_alerts = fields.List(fields.Nested(AlertOut))
+
+
+class PointOut(Schema):
+    n = fields.Integer()
+    total = fields.Float()
+    label = fields.String()
+    alert = fields.String(allow_none=True)
+
+
+class ProgressOut(Schema):
+    measure = fields.String()
+    points = fields.List(fields.Nested(PointOut))
+    expected = fields.List(fields.Dict())
+
+
+class ResponseOut(Schema):
+    measure = fields.String()
+    total = fields.Float()
+    band = fields.String(allow_none=True)
+    answers = fields.Dict()
+    completed_at = fields.AwareDateTime()
+
+
+class ResolveIn(Schema):
+    note = fields.String(required=True, validate=validate.Length(min=3, max=2000))
+
+
+class QuestionnaireStatusOut(Schema):
+    assignment_id = fields.String(attribute="id")
+    trigger = fields.String()
+    session_number = fields.Integer(allow_none=True)
+    issued_at = fields.AwareDateTime()
+    status = fields.String()
+    skip_reason = fields.String(allow_none=True)
+    completed_at = fields.AwareDateTime(allow_none=True)
+
+
+def _known_measures(values: list[str]) -> None:
+    unknown = sorted(set(values) - set(measures.catalog()))
+    if unknown:
+        raise ValidationError(f"Unknown measure(s): {', '.join(unknown)}.")
+
+
+class PlanSchema(Schema):
+    intake_measures = fields.List(fields.String(), required=True, validate=_known_measures)
+    session_measures = fields.List(fields.String(), required=True, validate=_known_measures)
+    every_n_sessions = fields.Integer(load_default=1, validate=validate.Range(min=1, max=52))
+    min_days_between = fields.Integer(load_default=0, validate=validate.Range(min=0, max=365))
+    scope = fields.String(dump_only=True)
