@@ -11,6 +11,8 @@ settings object (or a value from one) by the composition root.
 | ``KAFKA_BOOTSTRAP_SERVERS`` | the Kafka cluster | ``127.0.0.1:9092`` |
 | ``ATTUNE_KAFKA_NAMESPACE`` | prefix of topics and consumer groups | ``attune`` |
 | ``<SERVICE>_OUTBOX_WAKE_PORT`` | loopback UDP port that wakes the relay after a commit (0: timer only) | 7101-7103 |
+| ``<SERVICE>_WORKER_HEALTH_PORT`` | the worker's loopback health endpoint (503 with reasons; 0: off) | 7201-7203 |
+| ``WORKER_STALL_SECONDS`` | a worker loop with no progress for this long makes the worker unhealthy | 300 |
 | ``<SERVICE>_SECRET_KEY`` / ``ATTUNE_SECRET_KEY`` | Flask session and form signing | a development value |
 | ``ATTUNE_AUTH_SECRET`` | signs staff tokens (stand-in sign-in) | a development value |
 | ``ATTUNE_LINK_SECRET`` | signs reminder and unsubscribe links (written by notifications) | a development value |
@@ -29,6 +31,7 @@ from typing import Any, ClassVar, Self
 SERVICES = ("scheduling", "feedback", "notifications")
 DEFAULT_PORTS = {"scheduling": 8001, "feedback": 8002, "notifications": 8003}
 DEFAULT_WAKE_PORTS = {"scheduling": 7101, "feedback": 7102, "notifications": 7103}
+DEFAULT_HEALTH_PORTS = {"scheduling": 7201, "feedback": 7202, "notifications": 7203}
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEV_SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105 - development defaults; production sets its own
 DEV_AUTH_SECRET = "dev-only-auth-secret-change-me"  # noqa: S105
@@ -82,6 +85,8 @@ class CommonSettings:
     public_urls: dict[str, str] = field(
         default_factory=lambda: {name: f"http://127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}
     )
+    worker_health_port: int | None = None
+    worker_stall_seconds: float = 300.0
     testing: bool = False
 
     SERVICE: ClassVar[str] = ""  # set by each service's subclass
@@ -95,10 +100,13 @@ class CommonSettings:
         service = cls.SERVICE
         prefix = service.upper()
         wake = env.get(f"{prefix}_OUTBOX_WAKE_PORT", str(DEFAULT_WAKE_PORTS[service]))
+        health = env.get(f"{prefix}_WORKER_HEALTH_PORT", str(DEFAULT_HEALTH_PORTS[service]))
         return {
             "database_url": database_url(service, env),
             "kafka_bootstrap": kafka_bootstrap(env),
             "wake_port": int(wake) if wake and wake != "0" else None,
+            "worker_health_port": int(health) if health and health != "0" else None,
+            "worker_stall_seconds": float(env.get("WORKER_STALL_SECONDS", 300)),
             "secret_key": env.get(f"{prefix}_SECRET_KEY") or env.get("ATTUNE_SECRET_KEY", DEV_SECRET_KEY),
             "auth_secret": auth_secret(env),
             "link_secret": env.get("ATTUNE_LINK_SECRET", DEV_LINK_SECRET),

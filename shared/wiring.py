@@ -20,7 +20,7 @@ from shared.events.catalog import EventSpec, topic_for
 from shared.events.envelope import Event
 
 Handler = Callable[[Session, Event], None]
-Loop = Callable[[threading.Event], None]
+Loop = tuple[str, Callable[[threading.Event], None]]  # a name, and one pass of the loop (guarded by the worker)
 
 
 def inject(handler: Callable[..., None], deps: Mapping[str, Any]) -> Handler:
@@ -35,7 +35,8 @@ def inject(handler: Callable[..., None], deps: Mapping[str, Any]) -> Handler:
 
 @dataclass(frozen=True)
 class Wiring:
-    """A service's consumed events and extra background loops, composed once."""
+    """A service's consumed events and extra background loops, composed once. Each loop is given as one pass;
+    the worker runs it under ``shared.loops.run_guarded``, so no service writes its own loop-survival code."""
 
     service: str
     handlers: Mapping[EventSpec, Handler]

@@ -6,11 +6,16 @@ record in hand and commits its offset; unpublished outbox rows simply wait for t
 
 from __future__ import annotations
 
+import json
 import signal
+import sys
 import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from shared import logs
 from shared.events.catalog import group_id
+from shared.loops import Health, run_guarded
 from shared.messaging.consumer import ConsumerLoop
 from shared.messaging.kafka_clients import make_consumer, make_producer
 from shared.messaging.relay import OutboxRelay
@@ -18,6 +23,7 @@ from shared.runtime import Runtime
 from shared.wiring import Wiring
 
 log = logs.get("worker")
+SHUTDOWN_SECONDS = 10.0  # every thread gets this long, in all, to finish the item in hand
 
 
 def build(runtime: Runtime, wiring: Wiring, **relay_opts) -> tuple[OutboxRelay, ConsumerLoop]:
@@ -41,21 +47,47 @@ def build(runtime: Runtime, wiring: Wiring, **relay_opts) -> tuple[OutboxRelay, 
     return relay, loop
 
 
-def start_threads(relay: OutboxRelay, loop: ConsumerLoop, stop: threading.Event, extra=()) -> list[threading.Thread]:
-    threads = [
-        threading.Thread(target=relay.run, args=(stop,), name="relay", daemon=True),
-        threading.Thread(target=loop.run, args=(stop,), name="consumer", daemon=True),
-    ]
-    threads += [
-        threading.Thread(target=fn, args=(stop,), name=getattr(fn, "__name__", "loop"), daemon=True) for fn in extra
-    ]
-    for t in threads:
-        t.start()
+def start_threads(
+    relay: OutboxRelay, loop: ConsumerLoop, stop: threading.Event, extra=(), health: Health | None = None
+) -> list[threading.Thread]:
+    """Relay, consumer and the wiring's extra loops, each in a thread, each guarded and reporting to ``health``."""
+    health = health or Health()
+    targets = [("relay", relay.run, (stop, health)), ("consumer", loop.run, (stop, health))]
+    targets += [(name, run_guarded, (name, one_pass, stop, health)) for name, one_pass in extra]
+    threads = []
+    for name, target, args in targets:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        health.threads[name] = thread
+        thread.start()
+        threads.append(thread)
     return threads
 
 
-def run_forever(runtime: Runtime, wiring: Wiring) -> None:
-    """Entry point for ``python -m services.<name>.worker``."""
+def serve_health(health: Health, port: int) -> ThreadingHTTPServer:
+    """``GET /`` on loopback ``port``: 200 with each loop's last progress, or 503 saying why not."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            healthy, details = health.report()
+            body = json.dumps({"status": "ok" if healthy else "unhealthy", **details}).encode()
+            self.send_response(200 if healthy else 503)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # probes every few seconds: not worth a log line each
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
+
+
+def run_forever(runtime: Runtime, wiring: Wiring) -> int:
+    """Run the worker until SIGTERM/SIGINT (returns 0) or until a loop's thread dies, which no loop should
+    ever let happen (returns 1, so the process supervisor restarts the worker)."""
+    settings = runtime.settings
     stop = threading.Event()
     relay, loop = build(runtime, wiring)
 
@@ -65,13 +97,26 @@ def run_forever(runtime: Runtime, wiring: Wiring) -> None:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    threads = start_threads(relay, loop, stop, wiring.loops)
-    log.info("worker.started", service=runtime.settings.service, sources=wiring.sources)
-    while not stop.is_set():
-        stop.wait(1.0)
+    health = Health(stall_after=settings.worker_stall_seconds)
+    server = serve_health(health, settings.worker_health_port) if settings.worker_health_port else None
+    threads = start_threads(relay, loop, stop, wiring.loops, health)
+    log.info(
+        "worker.started", service=settings.service, sources=wiring.sources, health_port=settings.worker_health_port
+    )
+    status = 0
+    while not stop.wait(1.0):
+        dead = [t.name for t in threads if not t.is_alive()]
+        if dead:
+            log.error("worker.thread_died", service=settings.service, threads=dead)
+            status = 1
+            stop.set()
+    deadline = time.monotonic() + SHUTDOWN_SECONDS
     for t in threads:
-        t.join(timeout=15)
-    log.info("worker.stopped", service=runtime.settings.service)
+        t.join(timeout=max(0.0, deadline - time.monotonic()))
+    if server is not None:
+        server.shutdown()
+    log.info("worker.stopped", service=settings.service, status=status)
+    return status
 
 
 def main(settings_class, bootstrap) -> None:
@@ -79,4 +124,4 @@ def main(settings_class, bootstrap) -> None:
     settings = settings_class.from_env()
     logs.configure(settings.service)
     runtime = Runtime.build(settings)
-    run_forever(runtime, bootstrap(settings, runtime))
+    sys.exit(run_forever(runtime, bootstrap(settings, runtime)))

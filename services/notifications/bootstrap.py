@@ -38,5 +38,5 @@ def dispatcher(settings: NotificationsSettings, runtime: Runtime, channel=None) 
 
 
 def bootstrap(settings: NotificationsSettings, runtime: Runtime, clock=utcnow, channel=None) -> Wiring:
-    loop = dispatcher(settings, runtime, channel).run
+    loop = ("dispatcher", dispatcher(settings, runtime, channel).one_pass)
     return wire(SERVICE, HANDLERS, {"settings": settings, "clock": clock}, loops=[loop])

@@ -108,14 +108,11 @@ class Dispatcher:
         self.lease, self.batch = lease, batch
         self._last_send = 0.0
 
-    def run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                if self.dispatch_once() == 0:
-                    stop.wait(0.5)
-            except Exception as exc:  # noqa: BLE001 - keep dispatching; the ledger holds the state
-                log.error("dispatcher.error", error=logs.safe_error(exc))
-                stop.wait(2.0)
+    def one_pass(self, stop: threading.Event) -> None:
+        """One pass of the worker's dispatcher loop (run by ``shared.loops.run_guarded``, which survives any
+        failure: the ledger holds the state)."""
+        if self.dispatch_once() == 0:
+            stop.wait(0.5)
 
     def reclaim_stale(self, now: datetime) -> int:
         with self.sessions() as session, session.begin():

@@ -95,11 +95,13 @@ class Event:
         return replace(self, data=data)
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> Event:
+    def from_json(cls, raw: bytes | str | None) -> Event:
+        if raw is None:
+            raise MalformedEvent("no value (a null record)")
         try:
             doc = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise MalformedEvent(f"not JSON: {exc}") from exc
+        except (UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+            raise MalformedEvent(f"not JSON: {type(exc).__name__}") from exc
         if not isinstance(doc, dict):
             raise MalformedEvent("envelope is not a JSON object")
         try:

@@ -5,8 +5,12 @@ For each record: parse the envelope, find the schema, then in ONE database trans
 Kafka offset committed (``offset + 1`` of the last finished record). A redelivered event hits the inbox's
 primary key and changes nothing.
 
-A malformed record, an unknown type or version, an invalid payload, or a handler that keeps failing goes to
-the group's dead-letter topic with the reason in headers, and the partition keeps flowing.
+Failures are sorted. When the infrastructure fails (database, broker, network), the record is not skipped and
+not dead-lettered: the consumer seeks back to it and retries after a pause, for as long as it takes, in
+order. A malformed record of any kind (null value, not JSON, not UTF-8, a bad envelope), an unknown type or
+version, an invalid payload, a handler's ``PermanentError``, or a handler that keeps failing for a reason of
+the event's own goes to the group's dead-letter topic with the reason in headers, and the partition keeps
+flowing.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ from shared import logs
 from shared.errors import PermanentError
 from shared.events.catalog import EventSpec, spec_for
 from shared.events.envelope import Event, MalformedEvent
+from shared.loops import Health, run_guarded
 from shared.messaging.deadletter import send_to_dead_letter
+from shared.messaging.failures import InfrastructureUnavailable, is_infrastructure
 from shared.messaging.outbox import correlation_id
 from shared.messaging.tables import InboxMessage
 
@@ -36,6 +42,7 @@ log = logs.get("consumer")
 Handler = Callable[[Session, Event], None]
 
 HANDLED, DUPLICATE, IGNORED, DEAD_LETTERED = "handled", "duplicate", "ignored", "dead_lettered"
+WAITING = "waiting_for_infrastructure"  # counted per attempt: the record is retried, never dropped
 
 
 class _AlreadyProcessed(Exception):
@@ -62,42 +69,65 @@ class ConsumerLoop:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     outcomes: Counter = field(default_factory=Counter)
 
-    def run(self, stop: threading.Event) -> None:
-        consumer = None
-        dlq_producer = None
+    def run(self, stop: threading.Event, health: Health | None = None) -> None:
+        self._consumer = self._dlq_producer = None
         try:
-            while not stop.is_set():
-                try:
-                    if consumer is None:
-                        consumer = self.consumer_factory()
-                    if dlq_producer is None:
-                        dlq_producer = self.producer_factory()
-                    self.poll_once(consumer, dlq_producer, stop)
-                except KafkaError as exc:
-                    log.warning("consumer.kafka_error", group=self.group, error=logs.safe_error(exc))
-                    stop.wait(1.0)
+            run_guarded("consumer", self.one_pass, stop, health)
         finally:
-            if consumer is not None:
-                consumer.close()
-            if dlq_producer is not None:
-                dlq_producer.close(timeout=2)
+            self._close_clients()
+
+    def one_pass(self, stop: threading.Event) -> None:
+        if self._consumer is None:
+            self._consumer = self.consumer_factory()
+        if self._dlq_producer is None:
+            self._dlq_producer = self.producer_factory()
+        try:
+            self.poll_once(self._consumer, self._dlq_producer, stop)
+        except (InfrastructureUnavailable, KafkaError):
+            raise  # the position is back at the first unfinished record: the guard waits, then we poll again
+        except Exception:
+            self._close_clients()  # unknown state: a new consumer starts again from the committed offsets
+            raise
+
+    def _close_clients(self) -> None:
+        consumer, producer = getattr(self, "_consumer", None), getattr(self, "_dlq_producer", None)
+        self._consumer = self._dlq_producer = None
+        for client, close in ((consumer, lambda c: c.close()), (producer, lambda p: p.close(timeout=2))):
+            if client is not None:
+                try:
+                    close(client)
+                except Exception:  # noqa: BLE001 - closing a broken client must not stop the loop
+                    log.warning("consumer.close_failed", group=self.group)
 
     def poll_once(self, consumer, dlq_producer, stop: threading.Event | None = None) -> int:
-        batch = consumer.poll(timeout_ms=500)
+        """Handle one poll's records, committing ``offset + 1`` of each partition's last finished record. When
+        the infrastructure fails, every unfinished record is sought back to and nothing is skipped."""
+        batch = list(consumer.poll(timeout_ms=500).items())
         finished = 0
-        for tp, records in batch.items():
+        for index, (tp, records) in enumerate(batch):
             done_offset = None
-            for record in records:
-                if stop is not None and stop.is_set():
-                    break
-                try:
+            try:
+                for record in records:
+                    if stop is not None and stop.is_set():
+                        break
                     self.process(record, dlq_producer)
-                except KafkaError:
-                    # The dead-letter topic is unreachable: do not skip the record, read it again later.
-                    consumer.seek(tp, record.offset)
-                    break
-                done_offset = record.offset
-                finished += 1
+                    done_offset = record.offset
+                    finished += 1
+            except (InfrastructureUnavailable, KafkaError) as exc:
+                consumer.seek(tp, record.offset)
+                for later_tp, later in batch[index + 1 :]:
+                    consumer.seek(later_tp, later[0].offset)
+                if done_offset is not None:
+                    consumer.commit({tp: OffsetAndMetadata(done_offset + 1, "", -1)})
+                log.warning(
+                    "consumer.waiting_for_infrastructure",
+                    group=self.group,
+                    error=logs.safe_error(getattr(exc, "cause", exc)),
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                )
+                raise
             if done_offset is not None:
                 consumer.commit({tp: OffsetAndMetadata(done_offset + 1, "", -1)})
         return finished
@@ -106,7 +136,7 @@ class ConsumerLoop:
         try:
             event = Event.from_json(record.value)
             spec = spec_for(event)
-        except MalformedEvent as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever these bytes are, they will never parse: dead letter
             return self._dead_letter(dlq_producer, record, "malformed", exc)
         handler = self.handlers.get(spec)
         if handler is None:
@@ -132,7 +162,10 @@ class ConsumerLoop:
                 return DUPLICATE
             except PermanentError as exc:
                 return self._dead_letter(dlq_producer, record, "rejected", exc)
-            except Exception as exc:  # noqa: BLE001 - any other failure is retried, then dead-lettered
+            except Exception as exc:  # noqa: BLE001 - sorted below: the infrastructure's, or the event's own
+                if is_infrastructure(exc):
+                    self.outcomes[WAITING] += 1
+                    raise InfrastructureUnavailable(exc) from exc
                 if attempt >= self.retry.max_attempts:
                     return self._dead_letter(dlq_producer, record, "retries_exhausted", exc)
                 log.warning(

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import logs
 from shared.db import utcnow
+from shared.loops import Health, run_guarded
 from shared.messaging.outbox import decode_headers
 from shared.messaging.tables import OutboxMessage
 
@@ -55,36 +56,36 @@ class OutboxRelay:
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, health: Health | None = None) -> None:
         self._listen()
-        backoff = 0.5
         try:
-            while not stop.is_set():
-                if not self._hold_leadership():
-                    stop.wait(2.0)
-                    continue
-                try:
-                    count = self.publish_pending()
-                    backoff = 0.5
-                except (KafkaError, OSError) as exc:
-                    log.warning("relay.publish_failed", relay=self.name, error=logs.safe_error(exc))
-                    self._reset_producer()
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 10.0)
-                    continue
-                if count < self.batch_size:
-                    self._sleep(stop)
+            run_guarded("relay", self.one_pass, stop, health)
         finally:
             self.close()
+
+    def one_pass(self, stop: threading.Event) -> None:
+        """Publish what is pending (if this relay leads), then sleep until woken or the poll interval passes.
+        Any failure is the guard's to log and back off from; the rows stay unpublished meanwhile."""
+        if not self._hold_leadership():
+            stop.wait(2.0)
+            return
+        try:
+            count = self.publish_pending()
+        except (KafkaError, OSError):
+            self._reset_producer()
+            raise
+        except Exception:
+            self._release_leadership()  # a database failure: prove leadership again on a fresh connection
+            raise
+        if count < self.batch_size:
+            self._sleep(stop)
 
     def close(self) -> None:
         self._reset_producer()
         if self._sock:
             self._sock.close()
             self._sock = None
-        if self._lock_conn is not None:
-            self._lock_conn.close()
-            self._lock_conn = None
+        self._release_leadership()
 
     # -- one batch ----------------------------------------------------------------------------------------
 
@@ -197,16 +198,33 @@ class OutboxRelay:
                 pass
 
     def _hold_leadership(self) -> bool:
+        """On PostgreSQL, hold the relay's advisory lock on a dedicated connection, and check every pass that
+        the connection (and so the lock) is still alive: after a database restart the lock is gone, and
+        another relay may have taken it."""
         engine = self.session_factory.kw["bind"]
         if engine.dialect.name != "postgresql":
             return True
-        if self._lock_conn is None:
-            self._lock_conn = engine.connect()
-            key = zlib.crc32(f"attune-relay:{self.name}".encode())
-            got = self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
-            self._lock_conn.commit()
-            if not got:
-                self._lock_conn.close()
-                self._lock_conn = None
-                return False
+        if self._lock_conn is not None:
+            try:
+                self._lock_conn.execute(text("SELECT 1"))
+                self._lock_conn.commit()
+                return True
+            except Exception:  # noqa: BLE001 - the connection died: the lock went with it
+                log.warning("relay.leadership_lost", relay=self.name)
+                self._release_leadership()
+        self._lock_conn = engine.connect()
+        key = zlib.crc32(f"attune-relay:{self.name}".encode())
+        got = self._lock_conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        self._lock_conn.commit()
+        if not got:
+            self._release_leadership()
+            return False
         return True
+
+    def _release_leadership(self) -> None:
+        if self._lock_conn is not None:
+            try:
+                self._lock_conn.invalidate()  # never returned to the pool: a dead lock connection is discarded
+            except Exception:  # noqa: BLE001 - already broken: nothing more to release
+                log.info("relay.lock_connection_already_closed", relay=self.name)
+            self._lock_conn = None

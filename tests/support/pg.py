@@ -25,7 +25,10 @@ def _bindir() -> Path | None:
 
 
 class PostgresServer:
-    def __init__(self):
+    def __init__(self, durable: bool = False):
+        """``durable``: keep fsync and synchronous commit (as production does), for tests that crash the
+        server and expect every committed transaction to survive; the suite's server trades them for speed."""
+        self.durable = durable
         bindir = _bindir()
         if bindir is None:
             raise RuntimeError("PostgreSQL server binaries not found: apt-get install postgresql")
@@ -45,10 +48,14 @@ class PostgresServer:
 
     def start(self) -> str:
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "attune", "--auth=trust", "-E", "UTF8")
-        options = (
-            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
+        self.resume()
+        return self.url("postgres")
+
+    def resume(self) -> None:
+        """Start the server on its existing data (again, after ``halt``): same port, same databases."""
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         self._run(
             str(self.bindir / "pg_ctl"),
             "-D",
@@ -62,7 +69,10 @@ class PostgresServer:
             "60",
             "start",
         )
-        return self.url("postgres")
+
+    def halt(self) -> None:
+        """Stop the server abruptly (``immediate``: clients see their connections die), keeping its data."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://attune@127.0.0.1:{self.port}/{database}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 
 from services.feedback.settings import FeedbackSettings
@@ -41,7 +42,7 @@ def test_transient_failures_are_retried_then_succeed(tmp_path):
     def flaky(session, event):
         calls.append(event.id)
         if len(calls) < 3:
-            raise TimeoutError("database busy")
+            raise RuntimeError("a passing failure of the handler's own")
 
     loop, runtime = _loop(tmp_path, flaky)
     producer = FakeProducer()
@@ -94,3 +95,74 @@ def test_safe_error_keeps_sql_parameters_out():
 
     exc = IntegrityError("INSERT INTO clients VALUES (?)", ("Jo Bloggs",), Exception("UNIQUE"))
     assert safe_error(exc) == "IntegrityError"
+
+
+def test_an_infrastructure_failure_is_never_dead_lettered_and_the_record_is_not_skipped(tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    from shared.messaging.failures import InfrastructureUnavailable
+
+    calls = []
+
+    def database_down(session, event):
+        calls.append(1)
+        if len(calls) <= 7:  # more failures than the retry budget: it must still not be dead-lettered
+            raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    loop, _ = _loop(tmp_path, database_down)
+    producer = FakeProducer()
+    record = _record()
+    for _ in range(7):
+        with pytest.raises(InfrastructureUnavailable):
+            loop.process(record, producer)
+    assert loop.process(record, producer) == HANDLED
+    assert producer.sent == [] and loop.outcomes[DEAD_LETTERED] == 0
+
+
+class _FakeConsumer:
+    """Just enough of KafkaConsumer for poll_once: one batch, then records of seeks and commits."""
+
+    def __init__(self, batch):
+        self.batch, self.seeks, self.commits = batch, [], []
+
+    def poll(self, timeout_ms):
+        batch, self.batch = self.batch, {}
+        return batch
+
+    def seek(self, tp, offset):
+        self.seeks.append((tp, offset))
+
+    def commit(self, offsets):
+        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
+
+
+def test_poll_once_seeks_back_to_every_unfinished_record_when_the_database_is_down(tmp_path):
+    from kafka.structs import TopicPartition
+    from sqlalchemy.exc import OperationalError
+
+    from shared.messaging.failures import InfrastructureUnavailable
+
+    seen = []
+
+    def fails_on_the_second(session, event):
+        seen.append(event.id)
+        if len(seen) == 2:
+            raise OperationalError("SELECT 1", {}, Exception("down"))
+
+    loop, _ = _loop(tmp_path, fails_on_the_second)
+    a, b = TopicPartition("attune.scheduling", 0), TopicPartition("attune.scheduling", 1)
+    records_a = [Record(_record().value, partition=0, offset=n) for n in (10, 11, 12)]
+    records_b = [Record(_record().value, partition=1, offset=5)]
+    consumer = _FakeConsumer({a: records_a, b: records_b})
+    with pytest.raises(InfrastructureUnavailable):
+        loop.poll_once(consumer, FakeProducer())
+    assert consumer.commits == [{a: 11}]  # offset 10 finished; 11 failed
+    assert consumer.seeks == [(a, 11), (b, 5)]  # nothing after the failure is skipped, on any partition
+
+
+@pytest.mark.parametrize("value", [None, b"\xff\xfe not utf-8", b"null", b'"a string"', b"{}"])
+def test_malformed_records_of_any_kind_are_dead_lettered(tmp_path, value):
+    loop, _ = _loop(tmp_path, lambda s, e: None)
+    producer = FakeProducer()
+    assert loop.process(Record(value), producer) == DEAD_LETTERED
+    assert producer.sent[0][1]["dlq.reason"] == b"malformed"

@@ -51,6 +51,6 @@ def test_every_handler_is_called_with_session_and_event_alone(wiring):
         assert unbound == ["session", "event"], f"{spec.name}: {unbound}"
 
 
-def test_each_background_loop_takes_a_stop_event(wiring):
-    for loop in wiring.loops:
-        assert list(inspect.signature(loop).parameters) == ["stop"]
+def test_each_background_loop_is_a_named_pass_taking_a_stop_event(wiring):
+    for name, one_pass in wiring.loops:
+        assert name and list(inspect.signature(one_pass).parameters) == ["stop"]

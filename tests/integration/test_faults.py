@@ -1,0 +1,175 @@
+"""Faults on real processes: a worker process under a database outage, and records that cannot be read.
+Each test is named after the fault it covers (docs/reliability.md lists them all)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import create_engine, func, select
+
+from services.feedback.models import Assignment
+from shared.events import catalog as events
+from shared.events.catalog import topic_for
+from shared.events.envelope import Event
+from shared.messaging.deadletter import read_dead_letters
+from shared.messaging.kafka_clients import make_producer
+from shared.migrate import upgrade
+from tests.support import events as ev
+from tests.support.pg import PostgresServer, create_database
+from tests.support.ports import free_port
+
+OUTAGE_SECONDS = 30
+
+
+@pytest.fixture
+def own_postgres():
+    """A durable PostgreSQL server this test may halt and resume (the suite's shared one must stay up)."""
+    server = PostgresServer(durable=True)
+    try:
+        admin = server.start()
+    except Exception as exc:  # noqa: BLE001 - a failure, never a skip
+        pytest.fail(f"could not start PostgreSQL: {exc}", pytrace=False)
+    yield server, admin
+    server.stop()
+
+
+def _health(port: int) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:  # noqa: S310 - loopback
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _wait(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except Exception:  # noqa: BLE001, S110 - the thing waited for may not be reachable yet
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _publish(producer, client_number: int) -> None:
+    client_id = f"c{client_number}"
+    for spec, data in (
+        (events.CLIENT_REGISTERED, ev.client(client_id)),
+        (events.SESSION_COMPLETED, ev.session_completed(1, f"a{client_number}", client_id=client_id)),
+    ):
+        event = ev.make(spec, data, subject=client_id)
+        producer.send(
+            topic_for("scheduling"), key=client_id.encode(), value=event.to_json().encode(), headers=event.headers()
+        ).get(timeout=30)
+
+
+def _issued_on_the_topic(bootstrap: str) -> list[str]:
+    probe = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        topic = topic_for("feedback")
+        tps = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic) or []]
+        probe.assign(tps)
+        probe.seek_to_beginning(*tps)
+        ids = []
+        for _ in range(10):
+            for records in probe.poll(timeout_ms=500).values():
+                ids += [Event.from_json(r.value).subject for r in records]
+        return ids
+    finally:
+        probe.close()
+
+
+def test_database_down_for_30_s_under_a_running_worker(kafka_bootstrap, kafka_namespace, own_postgres, tmp_path):
+    """The database dies mid-flow under a real worker process: no thread dies, no event is dead-lettered, the
+    health endpoint says why it is unhealthy, and once the database is back every questionnaire is issued once."""
+    server, admin = own_postgres
+    url = create_database(admin)
+    upgrade("feedback", url)
+    health_port = free_port()
+    env = {
+        **os.environ,
+        "FEEDBACK_DATABASE_URL": url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "ATTUNE_KAFKA_NAMESPACE": kafka_namespace,
+        "FEEDBACK_OUTBOX_WAKE_PORT": "0",
+        "FEEDBACK_WORKER_HEALTH_PORT": str(health_port),
+        "WORKER_STALL_SECONDS": "8",
+    }
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen([sys.executable, "-m", "services.feedback.worker"], env=env, stdout=log, stderr=log)
+    engine = create_engine(url)
+
+    def issued() -> int:
+        with engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(Assignment).where(Assignment.token_hash.is_not(None)))
+
+    producer = make_producer(kafka_bootstrap, "fault-test")
+    try:
+        _wait(lambda: _health(health_port)[0] == 200, 60, "the worker to come up healthy")
+        for n in range(3):
+            _publish(producer, n)
+        _wait(lambda: issued() == 3, 60, "the first three questionnaires")
+
+        server.halt()
+        engine.dispose()
+        for n in range(3, 6):  # consumed while the database is down
+            _publish(producer, n)
+        _wait(lambda: _health(health_port)[0] == 503, OUTAGE_SECONDS, "the worker to report the outage")
+        status, report = _health(health_port)
+        assert status == 503 and any("OperationalError" in p for p in report["problems"]), report
+        time.sleep(max(0.0, OUTAGE_SECONDS - 10))
+        assert worker.poll() is None, "the worker process died during the outage"
+        server.resume()
+
+        _wait(lambda: issued() == 6, 120, "every questionnaire after the outage")
+        _wait(lambda: _health(health_port)[0] == 200, 60, "the worker to be healthy again")
+        _wait(lambda: len(_issued_on_the_topic(kafka_bootstrap)) >= 6, 60, "the relay to publish")
+        subjects = _issued_on_the_topic(kafka_bootstrap)
+        assert sorted(subjects) == sorted(f"c{n}" for n in range(6))  # each exactly once
+        assert read_dead_letters(kafka_bootstrap, "feedback") == []
+        _, report = _health(health_port)
+        assert set(report["loops"]) == {"relay", "consumer", "expiry"} and report["problems"] == []
+    finally:
+        producer.close()
+        worker.terminate()
+        code = worker.wait(timeout=30)
+        engine.dispose()
+        log.close()
+    assert code == 0, (tmp_path / "worker.log").read_text()[-3000:]
+
+
+def test_a_null_record_is_dead_lettered_as_malformed_and_the_partition_keeps_flowing(
+    kafka_bootstrap, kafka_namespace, tmp_path
+):
+    from services.feedback.bootstrap import bootstrap
+    from shared import worker
+    from tests.support.apps import service_runtime
+
+    runtime = service_runtime("feedback", f"sqlite:///{tmp_path / 'f.db'}", kafka_bootstrap)
+    _relay, loop = worker.build(runtime, bootstrap(runtime.settings, runtime))
+    producer = make_producer(kafka_bootstrap, "fault-test")
+    producer.send(topic_for("scheduling"), key=b"c0", value=None).get(timeout=30)
+    _publish(producer, 0)
+    producer.close()
+    consumer, dlq = loop.consumer_factory(), loop.producer_factory()
+    try:
+        deadline = time.monotonic() + 60
+        while loop.outcomes["handled"] < 2 and time.monotonic() < deadline:
+            loop.poll_once(consumer, dlq)
+    finally:
+        consumer.close()
+        dlq.close()
+    assert loop.outcomes["handled"] == 2 and loop.outcomes["dead_lettered"] == 1
+    [letter] = read_dead_letters(kafka_bootstrap, "feedback")
+    assert letter.headers["dlq.reason"] == "malformed"
+    runtime.engine.dispose()
