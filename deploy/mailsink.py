@@ -7,6 +7,7 @@ page listing them so a person can open the questionnaire link from the "email".
 from __future__ import annotations
 
 import argparse
+import asyncio
 import email
 import email.policy
 import threading
@@ -46,10 +47,13 @@ class _SaveHandler:
         self.lock = threading.Lock()
         self.count = 0
         self.refuse_with: str | None = None  # tests: make the server answer e.g. "451 try later"
+        self.stall_seconds = 0.0  # tests: take the message, then answer only after this long (a timeout)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         if self.refuse_with:
             return self.refuse_with
+        if self.stall_seconds:
+            await asyncio.sleep(self.stall_seconds)
         with self.lock:
             self.count += 1
             name = f"{time.time_ns()}-{self.count:06d}.eml"

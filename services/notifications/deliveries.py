@@ -16,7 +16,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications.kinds import kind_of
@@ -24,7 +24,7 @@ from services.notifications.messages import render
 from services.notifications.models import AppointmentRecord, Contact, Delivery, QuestionnaireRecord
 from services.notifications.rules import SendTimeFacts
 from services.notifications.settings import NotificationsSettings
-from services.notifications.smtp_channel import PermanentSendError, TransientSendError
+from services.notifications.smtp_channel import OperationalSendError, PermanentSendError, TransientSendError
 from shared import logs
 from shared.db import utcnow
 from shared.events import catalog as events
@@ -33,6 +33,7 @@ from shared.messaging.outbox import emit
 from shared.statuses import DeliveryStatus
 
 log = logs.get("notifications.dispatcher")
+OPERATIONAL = "operational: "  # last_error prefix of a fault on our side (shown as a banner to admins)
 
 
 def enqueue(
@@ -151,7 +152,12 @@ class Dispatcher:
             taken = session.execute(
                 update(Delivery)
                 .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.PENDING)
-                .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=Delivery.attempts + 1)
+                .values(
+                    status=DeliveryStatus.SENDING,
+                    claimed_at=now,
+                    attempts=Delivery.attempts + 1,
+                    first_attempt_at=func.coalesce(Delivery.first_attempt_at, now),
+                )
             ).rowcount
             if not taken:
                 return None
@@ -168,11 +174,19 @@ class Dispatcher:
             if delivery is None:
                 continue
             attempted += 1
+            try:
+                message = render(delivery, self.settings)
+            except Exception as exc:  # noqa: BLE001 - a template that cannot render never will: fail and report
+                self._finish(delivery, DeliveryStatus.FAILED, f"could not render: {type(exc).__name__}")
+                continue
             self._throttle()
             try:
-                self.channel.send(render(delivery, self.settings))
+                self.channel.send(message)
+            except OperationalSendError as exc:
+                log.error("delivery.smtp_refused_us", delivery_id=delivery.id, error=str(exc))
+                self._retry_or_fail(delivery, f"{OPERATIONAL}{exc}", now, exc.maybe_delivered)
             except TransientSendError as exc:
-                self._retry_or_fail(delivery, str(exc), now)
+                self._retry_or_fail(delivery, str(exc), now, exc.maybe_delivered)
             except PermanentSendError as exc:
                 self._finish(delivery, DeliveryStatus.FAILED, str(exc))
             else:
@@ -186,10 +200,18 @@ class Dispatcher:
             time.sleep(wait)
         self._last_send = time.monotonic()
 
-    def _retry_or_fail(self, delivery: Delivery, error: str, now: datetime) -> None:
-        if delivery.attempts >= self.settings.max_attempts:
+    def retry_window(self, delivery: Delivery) -> timedelta:
+        """How long a message keeps being retried: alert notices far longer than client messages."""
+        s = self.settings
+        hours = s.alert_retry_hours if kind_of(delivery.template).retry_class == "alert" else s.client_retry_hours
+        return timedelta(hours=hours)
+
+    def _retry_or_fail(self, delivery: Delivery, error: str, now: datetime, maybe_delivered: bool = False) -> None:
+        started = delivery.first_attempt_at or now
+        if now - started >= self.retry_window(delivery):
             self._finish(delivery, DeliveryStatus.FAILED, f"gave up after {delivery.attempts} attempts: {error}")
             return
+        delay = backoff(delivery.attempts, cap=self.settings.retry_backoff_cap_seconds)
         with self.sessions() as session, session.begin():
             session.execute(
                 update(Delivery)
@@ -197,7 +219,8 @@ class Dispatcher:
                 .values(
                     status=DeliveryStatus.PENDING,
                     last_error=error[:300],
-                    due_at=now + timedelta(seconds=backoff(delivery.attempts)),
+                    due_at=now + timedelta(seconds=delay),
+                    possible_duplicate=delivery.possible_duplicate or maybe_delivered,
                 )
             )
         log.info("delivery.retry", delivery_id=delivery.id, attempt=delivery.attempts, error=error)

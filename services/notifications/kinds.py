@@ -23,6 +23,7 @@ class Kind:
     secret_keys: tuple[str, ...] = ()  # context keys that are credentials: cleared from the ledger once sent
     still_wanted: Callable[[dict, rules.SendTimeFacts], str | None] = rules.always_wanted
     urgent_prefix: bool = False  # "URGENT: " before the subject when the context's severity is urgent
+    retry_class: str = "client"  # "alert": retried for NOTIFY_ALERT_RETRY_HOURS, else NOTIFY_CLIENT_RETRY_HOURS
 
     def subject_for(self, context: dict) -> str:
         if self.urgent_prefix and context.get("severity") == Severity.URGENT:
@@ -49,6 +50,7 @@ ALERT_NOTICE = Kind(
     timing="at once, day or night",
     quiet_hours=False,
     urgent_prefix=True,
+    retry_class="alert",
 )
 APPOINTMENT_CONFIRMATION = Kind(
     rules.CONFIRMATION, "Your appointment is booked", timing="after the grace period (NOTIFY_GRACE_MINUTES)"

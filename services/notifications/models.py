@@ -56,6 +56,7 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # retry window start
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
     possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)

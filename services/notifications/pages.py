@@ -18,4 +18,5 @@ bp = Blueprint("pages", __name__, template_folder="templates")
 def admin_deliveries():
     args = DeliveryQuery().load({k: v for k, v in request.args.items() if v})
     with transaction() as session:
-        return render_template("pages/deliveries.html", log=queries.delivery_log(session, args), args=args)
+        log, fault = queries.delivery_log(session, args), queries.operational_fault(session)
+        return render_template("pages/deliveries.html", log=log, args=args, fault=fault)

@@ -3,10 +3,34 @@ message's content, and never the context kept for a pending message (it can hold
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from services.notifications.deliveries import OPERATIONAL
 from services.notifications.models import Delivery
+from shared.statuses import DeliveryStatus
+
+
+@dataclass(frozen=True)
+class OperationalFault:
+    error: str
+    waiting: int
+    at: datetime
+
+
+def operational_fault(session: Session) -> OperationalFault | None:
+    """The mail server refusing us (not a recipient): messages waiting whose last attempt failed that way."""
+    waiting = select(Delivery).where(
+        Delivery.status == DeliveryStatus.PENDING, Delivery.last_error.startswith(OPERATIONAL)
+    )
+    latest = session.scalar(waiting.order_by(Delivery.claimed_at.desc()).limit(1))
+    if latest is None:
+        return None
+    count = session.scalar(select(func.count()).select_from(waiting.subquery()))
+    return OperationalFault(latest.last_error.removeprefix(OPERATIONAL), count, latest.claimed_at)
 
 
 def delivery_log(session: Session, args: dict) -> dict:

@@ -12,7 +12,9 @@
 | ``NOTIFY_GRACE_MINUTES`` | quick successive appointment edits send one message after this long | 3 |
 | ``NOTIFY_REMINDER_OFFSETS_HOURS`` | appointment reminders, hours before the start (comma-separated) | 24 |
 | ``NOTIFY_QUESTIONNAIRE_REMINDER_HOURS`` | a questionnaire reminder this long after the invitation | 24 |
-| ``NOTIFY_MAX_ATTEMPTS`` | send attempts before a message is marked failed | 8 |
+| ``NOTIFY_ALERT_RETRY_HOURS`` | an alert notice is retried this long before it is marked failed | 48 |
+| ``NOTIFY_CLIENT_RETRY_HOURS`` | the same for client messages | 12 |
+| ``NOTIFY_RETRY_BACKOFF_CAP_SECONDS`` | the longest wait between two attempts | 300 |
 | ``NOTIFY_RATE_PER_SECOND`` | the most messages sent per second | 20 |
 | ``LATE_CANCEL_HOURS`` | a reminder's cancel link only works before this window | 24 |
 """
@@ -41,7 +43,9 @@ class NotificationsSettings(CommonSettings):
     practice_name: str = "Your therapy practice"
     practice_location: str = ""
     oncall_address: str | None = None
-    max_attempts: int = 8
+    alert_retry_hours: float = 48.0  # an alert notice is retried this long before it is marked failed
+    client_retry_hours: float = 12.0  # client messages: a stale invitation or reminder helps nobody
+    retry_backoff_cap_seconds: float = 300.0
     rate_per_second: float = 20.0
     quiet_start: str = "21:00"  # client messages wait for the end of quiet hours in the client's timezone
     quiet_end: str = "08:00"
@@ -78,7 +82,9 @@ class NotificationsSettings(CommonSettings):
             "SMTP_PORT": ("smtp_port", int),
             "NOTIFY_GRACE_MINUTES": ("grace_minutes", float),
             "NOTIFY_QUESTIONNAIRE_REMINDER_HOURS": ("questionnaire_reminder_hours", float),
-            "NOTIFY_MAX_ATTEMPTS": ("max_attempts", int),
+            "NOTIFY_ALERT_RETRY_HOURS": ("alert_retry_hours", float),
+            "NOTIFY_CLIENT_RETRY_HOURS": ("client_retry_hours", float),
+            "NOTIFY_RETRY_BACKOFF_CAP_SECONDS": ("retry_backoff_cap_seconds", float),
             "NOTIFY_RATE_PER_SECOND": ("rate_per_second", float),
             "LATE_CANCEL_HOURS": ("late_cancel_hours", float),
         }

@@ -375,3 +375,90 @@ def test_a_redelivered_event_enqueues_nothing_new(notes, mail):
     assert [loop.process(record, FakeProducer()) for _ in range(2)] == ["handled", "duplicate"]
     notes.dispatch(NOW + timedelta(days=3))
     assert len([m for m in mail.messages() if "check-in" in m.subject.lower()]) == 2  # invitation + reminder
+
+
+def _through_an_outage(n: Notifications, hours: float, step: timedelta = timedelta(minutes=5)) -> datetime:
+    """Dispatch every ``step`` of simulated time for ``hours``; returns the time reached."""
+    at = NOW
+    while at < NOW + timedelta(hours=hours):
+        n.dispatch(at)
+        at += step
+    return at
+
+
+def test_an_smtp_outage_of_hours_never_fails_an_alert_notice(tmp_path, mail):
+    """Six simulated hours of 421s: the therapist's alert is retried throughout (backoff capped at five
+    minutes), never marked failed, and delivered once when the server is back; a client message gives up
+    after its own, shorter, limit."""
+    n = Notifications(tmp_path, mail, client_retry_hours=2)
+    n.deliver(events.CLINICIAN_REGISTERED, ev.clinician())
+    n.deliver(events.CLIENT_REGISTERED, CLIENT)
+    n.deliver(events.ALERT_RAISED, ev.alert("urgent", raised_at=NOW))
+    n.deliver(events.QUESTIONNAIRE_ISSUED, issued(timedelta(hours=72)))
+    mail.handler.refuse_with = "421 4.3.2 Service not available, try later"
+    at = _through_an_outage(n, hours=6)
+    [alert] = n.deliveries(template="alert_notice")
+    assert alert.status == "pending" and alert.attempts >= 60  # about every five minutes for six hours
+    [invitation] = n.deliveries(template="questionnaire_invitation")
+    assert invitation.status == "failed" and invitation.last_error.startswith("gave up after")
+
+    mail.handler.refuse_with = None
+    n.dispatch(at + timedelta(minutes=5))
+    assert [m.subject for m in mail.messages()] == ["URGENT: A client on your caseload needs attention"]
+    assert n.deliveries(template="alert_notice")[0].status == "sent"
+
+
+def test_smtp_authentication_failure_keeps_the_message_and_tells_the_admin(tmp_path, mail):
+    n = Notifications(tmp_path, mail)
+    n.deliver(events.CLINICIAN_REGISTERED, ev.clinician())
+    n.deliver(events.ALERT_RAISED, ev.alert("high", raised_at=NOW))
+    mail.handler.refuse_with = "535 5.7.8 Authentication credentials invalid"
+    _through_an_outage(n, hours=1)
+    [alert] = n.deliveries(template="alert_notice")
+    assert alert.status == "pending" and alert.last_error == "operational: SMTP 535"
+
+    from services.notifications import create_app
+
+    web = create_app(n.runtime.settings, n.runtime).test_client()
+    page = web.get("/admin/deliveries", headers=n.service.headers("admin")).get_data(as_text=True)
+    assert "The mail server is refusing our messages" in page and "SMTP 535" in page
+
+    mail.handler.refuse_with = None
+    n.dispatch(NOW + timedelta(hours=2))
+    assert len(mail.messages()) == 1 and n.deliveries(template="alert_notice")[0].status == "sent"
+    page = web.get("/admin/deliveries", headers=n.service.headers("admin")).get_data(as_text=True)
+    assert "refusing our messages" not in page
+
+
+def test_a_timeout_after_the_body_was_sent_flags_the_retry_as_a_possible_duplicate(tmp_path, mail):
+    n = Notifications(tmp_path, mail, smtp_timeout=0.5)
+    n.deliver(events.CLINICIAN_REGISTERED, ev.clinician())
+    n.deliver(events.ALERT_RAISED, ev.alert("urgent", raised_at=NOW))
+    mail.handler.stall_seconds = 1.5  # the server takes the body, then answers too late
+    n.dispatch(NOW)
+    [alert] = n.deliveries(template="alert_notice")
+    assert alert.status == "pending" and alert.possible_duplicate is True
+
+    mail.handler.stall_seconds = 0
+    n.dispatch(NOW + timedelta(minutes=10))
+    [resent] = mail.messages()  # this server dropped the first copy with the connection; another might not
+    assert resent.message["Message-ID"] == f"<{alert.id}@attune.notifications>"  # a copy would share it
+    [alert] = n.deliveries(template="alert_notice")
+    assert alert.status == "sent" and alert.possible_duplicate is True  # shown on the delivery log
+
+
+def test_a_message_that_cannot_be_rendered_fails_once_and_is_reported(notes, mail):
+    from services.notifications import deliveries
+    from services.notifications.models import Contact
+
+    source = ev.make(events.ALERT_RAISED, ev.alert(raised_at=NOW))
+    with notes.runtime.sessions() as s, s.begin():
+        deliveries.enqueue(s, "alert_notice", s.get(Contact, "k1"), source, context={})  # no alert_url
+    notes.dispatch(NOW)
+    notes.dispatch(NOW + timedelta(hours=1))
+    [broken] = notes.deliveries(template="alert_notice")
+    assert broken.status == "failed" and broken.attempts == 1
+    assert broken.last_error == "could not render: UndefinedError"
+    with notes.runtime.sessions() as s:
+        failed = s.scalars(select(OutboxMessage.event_type)).all()
+    assert failed == ["attune.notifications.notification.failed"]
