@@ -9,6 +9,15 @@ class PermanentError(Exception):
     The message must hold no personal data: it travels in the dead letter's headers."""
 
 
+class MissingDependency(Exception):
+    """A handler's verdict that it needs an entity that has not arrived yet (``key``, e.g. "contact:k1"): the
+    consumer parks the event and hands it back once that entity's event has been handled."""
+
+    def __init__(self, key: str):
+        super().__init__(f"waiting for {key.split(':', 1)[0]}")
+        self.key = key
+
+
 class DomainError(Exception):
     """A request the rules refuse; the message is written for the person who made it."""
 

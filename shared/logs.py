@@ -33,7 +33,7 @@ def configure(service: str, level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(sort_keys=True),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),  # today's stderr, not configure-time's
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)

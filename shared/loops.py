@@ -88,7 +88,8 @@ class Health:
 def describe(exc: BaseException) -> dict:
     """An error as it may be logged: its type and the frames it passed through, never its message."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return {"error": logs.safe_error(exc), "stack": [f"{f.filename}:{f.lineno} in {f.name}" for f in frames][-12:]}
+    where = " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}" for f in reversed(frames[-12:]))
+    return {"error": logs.safe_error(exc), "frames": where}
 
 
 def run_guarded(
@@ -106,10 +107,13 @@ def run_guarded(
         try:
             one_pass(stop)
         except Exception as exc:  # noqa: BLE001 - a loop must outlive any one failure
-            details = describe(exc)
-            health.failed(name, details["error"])
             delay = backoff.next()
-            log.error("loop.failed", loop=name, retry_in=round(delay, 2), **details)
+            try:
+                details = describe(exc)
+                health.failed(name, details["error"])
+                log.error("loop.failed", loop=name, retry_in=round(delay, 2), **details)
+            except Exception:  # noqa: BLE001 - not even a broken log may stop the loop
+                health.failed(name, type(exc).__name__)
             stop.wait(delay)
             continue
         backoff.reset()

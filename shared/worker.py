@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from shared import logs
@@ -43,6 +44,7 @@ def build(runtime: Runtime, wiring: Wiring, **relay_opts) -> tuple[OutboxRelay, 
         session_factory=runtime.sessions,
         consumer_factory=lambda: make_consumer(bootstrap, group_id(cfg.service), topics, f"{cfg.service}-worker"),
         producer_factory=lambda: make_producer(bootstrap, f"{cfg.service}-dlq"),
+        park_timeout=timedelta(hours=cfg.park_timeout_hours),
     )
     return relay, loop
 

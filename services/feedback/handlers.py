@@ -11,7 +11,7 @@ from services.feedback import assignments, plans
 from services.feedback.models import Assignment, ClientRecord, ClinicianRecord, MeasurementPlan
 from services.feedback.plans import Plan
 from services.feedback.settings import FeedbackSettings
-from shared.errors import PermanentError
+from shared.errors import MissingDependency
 from shared.events.envelope import Event
 from shared.statuses import ClientStatus
 
@@ -50,9 +50,9 @@ def plan_for(session: Session, client_id: str, settings: FeedbackSettings) -> Pl
 def _known_client(session: Session, client_id: str) -> ClientRecord:
     client = session.get(ClientRecord, client_id)
     if client is None:
-        # Scheduling's events share one partition per client, so client.registered always comes first;
-        # a missing client means a broken stream, which retrying cannot fix.
-        raise PermanentError("an event for a client feedback has never seen")
+        # Scheduling's events share one partition per client, so client.registered normally comes first; a
+        # rebuilt database or a replay can still bring an event early: wait for the client, never drop it.
+        raise MissingDependency(f"client:{client_id}")
     return client
 
 

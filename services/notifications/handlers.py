@@ -11,14 +11,11 @@ from services.notifications import deliveries, kinds, scheduled
 from services.notifications.models import Contact, QuestionnaireRecord
 from services.notifications.settings import NotificationsSettings
 from shared import logs
+from shared.errors import MissingDependency
 from shared.events.envelope import Event
 from shared.statuses import AppointmentStatus, ClientStatus, QuestionnaireStatus, Severity
 
 log = logs.get("notifications.handlers")
-
-
-class RecipientUnknown(Exception):
-    """Not yet in the directory (its event may still be on its way from another topic): retried."""
 
 
 # -- the directory ---------------------------------------------------------------------------------------------
@@ -71,8 +68,8 @@ def invite_to_questionnaire(session: Session, event: Event, settings: Notificati
     d = event.data
     session.merge(QuestionnaireRecord(id=d.assignment_id, client_id=d.client_id, status=QuestionnaireStatus.OPEN))
     contact = session.get(Contact, d.client_id)
-    if contact is None:
-        raise RecipientUnknown("client not in the directory yet")
+    if contact is None:  # its event may still be on its way from scheduling's topic: park until it comes
+        raise MissingDependency(f"contact:{d.client_id}")
     if not (contact.consent_email and contact.email and contact.active):
         log.info("invitation.skipped", event_id=event.id, reason="no consent or no address")
         return
@@ -116,7 +113,7 @@ def notify_alert(session: Session, event: Event, settings: NotificationsSettings
     d = event.data
     clinician = session.get(Contact, d.clinician_id)
     if clinician is None or not clinician.email:
-        raise RecipientUnknown("clinician not in the directory yet")
+        raise MissingDependency(f"contact:{d.clinician_id}")
     recipients = [clinician]
     if d.severity == Severity.URGENT and settings.oncall_address:
         recipients.append(Contact(id="on-call", kind="practice", email=settings.oncall_address, display_name="On call"))
@@ -138,7 +135,7 @@ def notify_alert(session: Session, event: Event, settings: NotificationsSettings
 
 def _appointment_changed(session: Session, event: Event, change: str, settings, clock) -> None:
     if session.get(Contact, event.data.client_id) is None:
-        raise RecipientUnknown("client not in the directory yet")
+        raise MissingDependency(f"contact:{event.data.client_id}")
     scheduled.on_appointment_event(session, event, change, settings, clock())
 
 

@@ -20,22 +20,25 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import logs
-from shared.errors import PermanentError
+from shared.db import utcnow
+from shared.errors import MissingDependency, PermanentError
 from shared.events.catalog import EventSpec, spec_for
 from shared.events.envelope import Event, MalformedEvent
 from shared.loops import Health, run_guarded
 from shared.messaging.deadletter import send_to_dead_letter
 from shared.messaging.failures import InfrastructureUnavailable, is_infrastructure
 from shared.messaging.outbox import correlation_id
-from shared.messaging.tables import InboxMessage
+from shared.messaging.tables import InboxMessage, ParkedEvent
 
 log = logs.get("consumer")
 
@@ -43,6 +46,7 @@ Handler = Callable[[Session, Event], None]
 
 HANDLED, DUPLICATE, IGNORED, DEAD_LETTERED = "handled", "duplicate", "ignored", "dead_lettered"
 WAITING = "waiting_for_infrastructure"  # counted per attempt: the record is retried, never dropped
+PARKED, RELEASED = "parked", "released"  # waiting for an entity from another topic; then handled
 
 
 class _AlreadyProcessed(Exception):
@@ -68,6 +72,10 @@ class ConsumerLoop:
     producer_factory: Callable[[], object]
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     outcomes: Counter = field(default_factory=Counter)
+    park_timeout: timedelta = timedelta(hours=24)
+    clock: Callable[[], datetime] = utcnow
+    recheck_parked_every: float = 30.0  # seconds; parked events are also re-tried after every handled event
+    _last_recheck: float = 0.0
 
     def run(self, stop: threading.Event, health: Health | None = None) -> None:
         self._consumer = self._dlq_producer = None
@@ -130,6 +138,8 @@ class ConsumerLoop:
                 raise
             if done_offset is not None:
                 consumer.commit({tp: OffsetAndMetadata(done_offset + 1, "", -1)})
+        if finished or time.monotonic() - self._last_recheck > self.recheck_parked_every:
+            self.release_parked(dlq_producer)
         return finished
 
     def process(self, record, dlq_producer) -> str:
@@ -162,6 +172,8 @@ class ConsumerLoop:
                 return DUPLICATE
             except PermanentError as exc:
                 return self._dead_letter(dlq_producer, record, "rejected", exc)
+            except MissingDependency as exc:
+                return self._park(record, event, exc.key)
             except Exception as exc:  # noqa: BLE001 - sorted below: the infrastructure's, or the event's own
                 if is_infrastructure(exc):
                     self.outcomes[WAITING] += 1
@@ -187,21 +199,101 @@ class ConsumerLoop:
                 )
             ):
                 raise _AlreadyProcessed
-            session.add(
-                InboxMessage(
-                    consumer_group=self.group,
-                    event_id=event.id,
-                    event_type=event.type,
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                )
-            )
+            session.add(_inbox_row(self.group, record, event))
             try:
                 session.flush()
             except IntegrityError:
                 raise _AlreadyProcessed from None
             handler(session, event)
+
+    # -- parking -------------------------------------------------------------------------------------------
+
+    def _park(self, record, event: Event, waiting_for: str) -> str:
+        """Keep the event (and its inbox row, so a redelivery is a duplicate) until what it needs arrives."""
+        try:
+            with self.session_factory() as session, session.begin():
+                session.add(_inbox_row(self.group, record, event))
+                session.add(
+                    ParkedEvent(
+                        consumer_group=self.group,
+                        event_id=event.id,
+                        event_type=event.type,
+                        waiting_for=waiting_for[:120],
+                        topic=record.topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        key=record.key.decode() if record.key else None,
+                        payload=record.value.decode() if isinstance(record.value, bytes) else record.value,
+                    )
+                )
+        except IntegrityError:
+            self.outcomes[DUPLICATE] += 1
+            return DUPLICATE
+        self.outcomes[PARKED] += 1
+        log.info(
+            "consumer.parked",
+            group=self.group,
+            event_id=event.id,
+            event_type=event.type,
+            waiting_for=waiting_for.split(":", 1)[0],
+        )
+        return PARKED
+
+    def release_parked(self, dlq_producer) -> int:
+        """Hand every parked event back to its handler; those whose dependency has arrived are done. One still
+        waiting after ``park_timeout`` is dead-lettered with the reason."""
+        self._last_recheck = time.monotonic()
+        with self.session_factory() as session:
+            parked = session.scalars(
+                select(ParkedEvent).where(ParkedEvent.consumer_group == self.group).order_by(ParkedEvent.id)
+            ).all()
+        released = 0
+        for row in parked:
+            event = Event.from_json(row.payload)
+            spec = spec_for(event)
+            event = event.with_data(spec.load_incoming(event.data))
+            token = correlation_id.set(event.correlationid or event.id)
+            try:
+                with self.session_factory() as session, session.begin():
+                    self.handlers[spec](session, event)
+                    session.execute(delete(ParkedEvent).where(ParkedEvent.id == row.id))
+            except MissingDependency as exc:
+                if self.clock() - row.parked_at >= self.park_timeout:
+                    self._drop_parked(
+                        dlq_producer, row, event, "dependency_missing", f"still {exc} after the park timeout"
+                    )
+                continue
+            except Exception as exc:  # noqa: BLE001 - sorted: the infrastructure's, or the event's own
+                if is_infrastructure(exc):
+                    raise InfrastructureUnavailable(exc) from exc
+                self._drop_parked(dlq_producer, row, event, "rejected", logs.safe_error(exc))
+                continue
+            finally:
+                correlation_id.reset(token)
+            released += 1
+            self.outcomes[RELEASED] += 1
+            log.info("consumer.released", group=self.group, event_id=event.id, event_type=event.type)
+        return released
+
+    def _drop_parked(self, producer, row: ParkedEvent, event: Event, reason: str, error: str) -> None:
+        record = SimpleNamespace(
+            topic=row.topic,
+            partition=row.partition,
+            offset=row.offset,
+            key=row.key.encode() if row.key else None,
+            value=row.payload.encode(),
+            headers=event.headers(),
+        )
+        send_to_dead_letter(producer, self.group, record, reason, error)
+        with self.session_factory() as session, session.begin():  # a replay of the dead letter is handled anew
+            session.execute(delete(ParkedEvent).where(ParkedEvent.id == row.id))
+            session.execute(
+                delete(InboxMessage).where(
+                    InboxMessage.consumer_group == self.group, InboxMessage.event_id == row.event_id
+                )
+            )
+        self.outcomes[DEAD_LETTERED] += 1
+        log.warning("consumer.dead_lettered", group=self.group, reason=reason, event_id=event.id)
 
     def _dead_letter(self, producer, record, reason: str, exc: BaseException) -> str:
         error = logs.safe_error(exc)
@@ -217,3 +309,14 @@ class ConsumerLoop:
             offset=record.offset,
         )
         return DEAD_LETTERED
+
+
+def _inbox_row(group: str, record, event: Event) -> InboxMessage:
+    return InboxMessage(
+        consumer_group=group,
+        event_id=event.id,
+        event_type=event.type,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+    )

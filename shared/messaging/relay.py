@@ -16,6 +16,7 @@ import threading
 import zlib
 from collections.abc import Callable
 
+from kafka import errors as kafka_errors
 from kafka.errors import KafkaError
 from sqlalchemy import select as sql_select
 from sqlalchemy import text, update
@@ -29,6 +30,16 @@ from shared.messaging.tables import OutboxMessage
 
 log = logs.get("relay")
 
+# Errors that say the row itself can never be published (not that the broker is away).
+ROW_ERRORS = (
+    kafka_errors.MessageSizeTooLargeError,
+    kafka_errors.RecordListTooLargeError,
+    kafka_errors.InvalidRecordError,
+    kafka_errors.InvalidTopicError,
+    kafka_errors.TopicAuthorizationFailedError,
+    kafka_errors.UnknownTopicOrPartitionError,
+)
+
 
 class OutboxRelay:
     def __init__(
@@ -41,6 +52,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         batch_size: int = 200,
         send_timeout: float = 35.0,
+        park_after: int = 3,
     ):
         self.session_factory = session_factory
         self.producer_factory = producer_factory
@@ -49,6 +61,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.send_timeout = send_timeout
+        self.park_after = park_after
         self._producer = None
         self._sock: socket.socket | None = None
         self._lock_conn = None
@@ -90,7 +103,13 @@ class OutboxRelay:
     # -- one batch ----------------------------------------------------------------------------------------
 
     def publish_pending(self) -> int:
-        """Publish up to one batch of unpublished rows, oldest first; return how many were published."""
+        """Publish up to one batch of unpublished rows, oldest first; return how many were published.
+
+        A row that fails does not hold up rows for other clients (later rows with its key wait, so one
+        client's events stay in order). A row that keeps failing while others get through is the row's own
+        problem (too large, an unknown topic), as is one whose error says so (``ROW_ERRORS``): after
+        ``park_after`` attempts it is parked with the reason.
+        When nothing gets through, the broker is the problem: the failure is raised and the relay backs off."""
         with self.session_factory() as session:
             rows = session.execute(
                 sql_select(
@@ -100,62 +119,60 @@ class OutboxRelay:
                     OutboxMessage.payload,
                     OutboxMessage.headers,
                 )
-                .where(OutboxMessage.published_at.is_(None))
+                .where(OutboxMessage.published_at.is_(None), OutboxMessage.parked_at.is_(None))
                 .order_by(OutboxMessage.id)
                 .limit(self.batch_size)
             ).all()
         if not rows:
             return 0
-        sent, failure, failed_row = [], None, None
-        futures = []
         try:
             producer = self._get_producer()
         except KafkaError as exc:  # no broker reachable: the oldest row waits, and says why
-            self._record_failure(rows[0].id, exc)
+            self._record_failures({rows[0].id: exc}, park=False)
             raise
+        futures, failures, held_keys = [], {}, set()
         for row in rows:
+            if row.key in held_keys:
+                continue
             try:
-                futures.append(
-                    (
-                        row,
-                        producer.send(
-                            row.topic,
-                            key=row.key.encode(),
-                            value=row.payload.encode(),
-                            headers=decode_headers(row.headers),
-                        ),
-                    )
+                future = producer.send(
+                    row.topic, key=row.key.encode(), value=row.payload.encode(), headers=decode_headers(row.headers)
                 )
-            except KafkaError as exc:  # metadata unavailable: the broker is down
-                failure, failed_row = exc, row
-                break
+                futures.append((row, future))
+            except KafkaError as exc:  # refused before sending (too large), or no metadata (broker down)
+                failures[row.id] = exc
+                held_keys.add(row.key)
         producer.flush(timeout=self.send_timeout)
+        sent = []
         for row, future in futures:
             try:
                 future.get(timeout=self.send_timeout)  # flush() does not raise per-message errors
                 sent.append(row.id)
             except KafkaError as exc:
-                failure, failed_row = failure or exc, failed_row or row
-                break
+                failures[row.id] = exc
         with self.session_factory() as session, session.begin():
             if sent:
                 session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent)).values(published_at=utcnow()))
-        if failed_row is not None:
-            self._record_failure(failed_row.id, failure)
+        self._record_failures(failures, park=bool(sent))
         self.published += len(sent)
         if sent:
             log.info("relay.published", relay=self.name, count=len(sent), last_id=sent[-1])
-        if failure is not None:
-            raise failure
+        if failures and not sent:
+            raise next(iter(failures.values()))
         return len(sent)
 
-    def _record_failure(self, row_id: int, exc: BaseException) -> None:
+    def _record_failures(self, failures: dict[int, BaseException], *, park: bool) -> None:
+        now = utcnow()
         with self.session_factory() as session, session.begin():
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == row_id)
-                .values(attempts=OutboxMessage.attempts + 1, last_error=logs.safe_error(exc))
-            )
+            for row_id, exc in failures.items():
+                row = session.get(OutboxMessage, row_id)
+                row.attempts += 1
+                row.last_error = logs.safe_error(exc)
+                if (park or isinstance(exc, ROW_ERRORS)) and row.attempts >= self.park_after:
+                    row.parked_at = now
+                    log.error(
+                        "relay.row_parked", relay=self.name, outbox_id=row_id, error=row.last_error, topic=row.topic
+                    )
 
     # -- helpers ------------------------------------------------------------------------------------------
 

@@ -1,11 +1,11 @@
 """The tables every service database carries besides its own (their own metadata, migrated with the service):
-the outbox, the inbox and the idempotent-request store."""
+the outbox, the inbox, parked events and the idempotent-request store."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UTCDateTime, utcnow
@@ -31,6 +31,9 @@ class OutboxMessage(MessagingBase):
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # Set when this row kept failing while others were published (too large, unknown topic): it no longer
+    # blocks its relay; `attune-outbox list|replay` shows and retries it.
+    parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (
         Index(
@@ -67,3 +70,25 @@ class IdempotentRequest(MessagingBase):
     body: Mapped[dict] = mapped_column(JSON)
     headers: Mapped[dict] = mapped_column(JSON)
     created_at = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ParkedEvent(MessagingBase):
+    """A consumed event whose handler needs something that has not arrived yet (a directory entry from another
+    topic). Its inbox row is written with it, so a redelivery is a duplicate; it is handled as soon as the
+    missing entity arrives, or dead-lettered with the reason after the park timeout."""
+
+    __tablename__ = "parked_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    consumer_group: Mapped[str] = mapped_column(String(80))
+    event_id: Mapped[str] = mapped_column(String(36))
+    event_type: Mapped[str] = mapped_column(String(120))
+    waiting_for: Mapped[str] = mapped_column(String(120))  # e.g. "contact:<clinician id>"
+    topic: Mapped[str] = mapped_column(String(120))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    payload: Mapped[str] = mapped_column(Text)
+    parked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("consumer_group", "event_id", name="uq_parked_group_event"),)

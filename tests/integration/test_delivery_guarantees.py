@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from sqlalchemy import func, select
 
 from deploy.kafka import broker
@@ -103,11 +106,12 @@ def test_duplicate_is_a_no_op_and_malformed_goes_to_dead_letters(kafka_bootstrap
 
 def test_dead_letter_replay_processes_once_the_cause_is_fixed(kafka_bootstrap, kafka_namespace, tmp_path):
     runtime, _relay, loop = _feedback(tmp_path, kafka_bootstrap)
+    loop.park_timeout = timedelta(0)  # an event for an unknown client waits no time at all here
     producer = make_producer(kafka_bootstrap, "test")
     orphan = ev.make(events.SESSION_COMPLETED, _completed("c9", "a9"), "c9")
-    _send(producer, orphan, key="c9")  # the client is unknown: rejected to the dead-letter topic
+    _send(producer, orphan, key="c9")  # the client is unknown: parked, then dead-lettered at the timeout
     _drain(loop, lambda: loop.outcomes[DEAD_LETTERED] == 1)
-    assert read_dead_letters(kafka_bootstrap, "feedback")[0].headers["dlq.reason"] == "rejected"
+    assert read_dead_letters(kafka_bootstrap, "feedback")[0].headers["dlq.reason"] == "dependency_missing"
 
     _send(producer, ev.make(events.CLIENT_REGISTERED, _client("c9"), "c9"), key="c9")
     _drain(loop, lambda: loop.outcomes[HANDLED] == 1)
@@ -183,3 +187,36 @@ def test_events_committed_while_kafka_is_down_arrive_once_it_is_back(own_broker,
     probe.close()
     assert ids.count(completed.id) == 1
     assert len(ids) == 2
+
+
+def test_an_outbox_row_that_can_never_be_sent_is_parked_and_later_rows_keep_flowing(
+    kafka_bootstrap, kafka_namespace, tmp_path, capsys
+):
+    from shared.messaging import outbox_cli
+
+    url = f"sqlite:///{tmp_path / 'scheduling.db'}"
+    scheduling = service_runtime("scheduling", url, kafka_bootstrap)
+    relay, _ = worker.build(scheduling, scheduling_bootstrap(scheduling.settings, scheduling))
+    with scheduling.sessions() as s, s.begin():
+        emit(s, events.CLIENT_REGISTERED, _client("c1"), subject="c1")
+        huge = emit(s, events.CLIENT_REGISTERED, _client("c2"), subject="c2")
+        emit(s, events.CLIENT_REGISTERED, _client("c3"), subject="c3")
+    with scheduling.sessions() as s, s.begin():  # larger than any broker accepts: it will never go
+        row = s.scalar(select(OutboxMessage).where(OutboxMessage.event_id == huge.id))
+        row.payload = row.payload.replace('"Jo"', '"' + "J" * 2_000_000 + '"')
+    for _ in range(4):  # the relay's loop calls this; a pass where nothing got through raises (and backs off)
+        with contextlib.suppress(KafkaError):
+            relay.publish_pending()
+    relay.close()
+    with scheduling.sessions() as s:
+        rows = {r.key: r for r in s.scalars(select(OutboxMessage))}
+    assert rows["c1"].published_at and rows["c3"].published_at  # not held up by c2's row
+    assert rows["c2"].published_at is None and rows["c2"].parked_at is not None
+    assert rows["c2"].attempts == 3 and rows["c2"].last_error == "MessageSizeTooLargeError"
+
+    outbox_cli.main(["list", "--service", "scheduling", "--url", url])
+    assert "1 parked outbox row(s) in scheduling" in capsys.readouterr().out
+    outbox_cli.main(["replay", "--service", "scheduling", "--url", url])
+    with scheduling.sessions() as s:
+        assert s.get(OutboxMessage, rows["c2"].id).parked_at is None  # back in line for the relay
+    scheduling.engine.dispose()

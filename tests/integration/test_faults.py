@@ -173,3 +173,50 @@ def test_a_null_record_is_dead_lettered_as_malformed_and_the_partition_keeps_flo
     [letter] = read_dead_letters(kafka_bootstrap, "feedback")
     assert letter.headers["dlq.reason"] == "malformed"
     runtime.engine.dispose()
+
+
+def test_an_urgent_alert_that_arrives_before_its_clinician_is_parked_then_delivered(
+    kafka_bootstrap, kafka_namespace, tmp_path, mail
+):
+    """alert.raised (feedback's topic) reaches notifications before clinician.registered (scheduling's topic):
+    the alert waits in the database, is not dead-lettered, and the therapist is emailed once the clinician's
+    event arrives."""
+    from services.notifications.bootstrap import bootstrap
+    from services.notifications.deliveries import Dispatcher
+    from services.notifications.smtp_channel import SmtpChannel
+    from shared import worker
+    from shared.messaging.consumer import PARKED, RELEASED
+    from tests.support.apps import service_runtime
+
+    runtime = service_runtime(
+        "notifications", f"sqlite:///{tmp_path / 'n.db'}", kafka_bootstrap, smtp_port=mail.port, rate_per_second=100.0
+    )
+    _relay, loop = worker.build(runtime, bootstrap(runtime.settings, runtime))
+    producer = make_producer(kafka_bootstrap, "fault-test")
+    consumer, dlq = loop.consumer_factory(), loop.producer_factory()
+
+    def drain(until) -> None:
+        deadline = time.monotonic() + 60
+        while not until() and time.monotonic() < deadline:
+            loop.poll_once(consumer, dlq)
+        assert until(), dict(loop.outcomes)
+
+    def send(spec, data, source: str) -> None:
+        event = ev.make(spec, data, subject="c1")
+        producer.send(topic_for(source), key=b"c1", value=event.to_json().encode(), headers=event.headers()).get(30)
+
+    try:
+        send(events.ALERT_RAISED, ev.alert("urgent"), "feedback")
+        drain(lambda: loop.outcomes[PARKED] == 1)
+        time.sleep(1.5)  # longer than the old retry budget on the consumer thread
+        send(events.CLINICIAN_REGISTERED, ev.clinician(), "scheduling")
+        drain(lambda: loop.outcomes[RELEASED] == 1)
+    finally:
+        consumer.close()
+        dlq.close()
+        producer.close()
+    Dispatcher(runtime.sessions, SmtpChannel(runtime.settings), runtime.settings).dispatch_once()
+    [notice] = mail.messages()
+    assert notice.to == "ada@practice.example" and notice.subject.startswith("URGENT")
+    assert read_dead_letters(kafka_bootstrap, "notifications") == []
+    runtime.engine.dispose()

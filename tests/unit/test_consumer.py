@@ -166,3 +166,34 @@ def test_malformed_records_of_any_kind_are_dead_lettered(tmp_path, value):
     producer = FakeProducer()
     assert loop.process(Record(value), producer) == DEAD_LETTERED
     assert producer.sent[0][1]["dlq.reason"] == b"malformed"
+
+
+def test_an_event_parked_past_the_timeout_is_dead_lettered_and_can_be_replayed(tmp_path):
+    from datetime import timedelta
+
+    from shared.db import utcnow
+    from shared.errors import MissingDependency
+    from shared.messaging.consumer import PARKED, RELEASED
+    from shared.messaging.tables import ParkedEvent
+
+    arrived = []
+
+    def needs_the_client(session, event):
+        if not arrived:
+            raise MissingDependency("client:c1")
+
+    loop, runtime = _loop(tmp_path, needs_the_client)
+    producer = FakeProducer()
+    record = _record()
+    assert loop.process(record, producer) == PARKED
+    assert loop.process(record, producer) == DUPLICATE  # a redelivery while parked
+    assert loop.release_parked(producer) == 0  # still waiting, within the timeout
+    loop.clock = lambda: utcnow() + timedelta(hours=25)
+    loop.release_parked(producer)
+    assert producer.sent[0][1]["dlq.reason"] == b"dependency_missing"
+    with runtime.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(ParkedEvent)) == 0
+        assert s.scalar(select(func.count()).select_from(InboxMessage)) == 0  # so a replay is handled anew
+    arrived.append(True)
+    assert loop.process(record, producer) == HANDLED
+    assert loop.outcomes[RELEASED] == 0
