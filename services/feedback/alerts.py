@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -98,3 +98,32 @@ def resolve(session: Session, alert: Alert, by: str, note: str, now: datetime) -
         subject=alert.client_id,
     )
     return alert
+
+
+def escalate_unacknowledged(session: Session, now: datetime, after: timedelta) -> int:
+    """Urgent alerts nobody acknowledged within ``after``: emit ``alert.escalated`` (reason
+    ``unacknowledged``) once each, so the therapist, their supervisor and the on-call address hear again."""
+    due = session.scalars(
+        select(Alert).where(
+            Alert.severity == Severity.URGENT,
+            Alert.status == AlertStatus.OPEN,
+            Alert.escalated_at.is_(None),
+            Alert.opened_at <= now - after,
+        )
+    ).all()
+    for alert in due:
+        alert.escalated_at = alert.updated_at = now
+        emit(
+            session,
+            events.ALERT_ESCALATED,
+            {**_payload(alert, now), "previous_severity": alert.severity, "reason": "unacknowledged"},
+            subject=alert.client_id,
+        )
+    return len(due)
+
+
+def therapist_unreached(session: Session, alert_id: str, at: datetime) -> None:
+    """The alert notice could not be delivered to the therapist: the dashboard says so on the alert."""
+    alert = session.get(Alert, alert_id)
+    if alert is not None and alert.therapist_unreached_at is None:
+        alert.therapist_unreached_at = at

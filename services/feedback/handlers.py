@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.feedback import assignments, plans
+from services.feedback import alerts, assignments, plans
 from services.feedback.models import Assignment, ClientRecord, ClinicianRecord, MeasurementPlan
 from services.feedback.plans import Plan
 from services.feedback.settings import FeedbackSettings
@@ -31,6 +31,12 @@ def discharge_client(session: Session, event: Event) -> None:
     client = session.get(ClientRecord, event.data.client_id)
     if client is not None:
         client.status = ClientStatus.DISCHARGED
+
+
+def record_unreached_therapist(session: Session, event: Event) -> None:
+    d = event.data
+    if d.template == "alert_notice" and d.recipient_kind == "clinician" and d.alert_id:
+        alerts.therapist_unreached(session, d.alert_id, d.at)
 
 
 def upsert_clinician(session: Session, event: Event) -> None:

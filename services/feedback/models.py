@@ -109,6 +109,9 @@ class Alert(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # unacknowledged in time
+    # Set when the notice to the therapist could not be delivered (shown on the dashboard).
+    therapist_unreached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_alerts_client_rule_status", "client_id", "rule", "status"),)
 

@@ -20,6 +20,8 @@ class AlertOut(Schema):
     acknowledged_at = fields.AwareDateTime(allow_none=True)
     resolved_at = fields.AwareDateTime(allow_none=True)
     resolution_note = fields.String(allow_none=True)
+    escalated_at = fields.AwareDateTime(allow_none=True)
+    therapist_unreached_at = fields.AwareDateTime(allow_none=True)
 
 
 class CaseloadOut(Schema):

@@ -6,6 +6,7 @@
 | ``FEEDBACK_INTAKE_MEASURES`` | measures sent before the first session (empty: none) | the session measures |
 | ``FEEDBACK_LINK_TTL_HOURS`` | how long a questionnaire link works | 72 |
 | ``FEEDBACK_CRISIS_TEXT`` | crisis resources shown with the questionnaire and after a risk answer | UK and US numbers |
+| ``FEEDBACK_ESCALATE_AFTER_HOURS`` | an urgent alert unacknowledged this long goes out again, wider | 4 |
 | ``FEEDBACK_MEASURES_DIR`` | a folder of extra measure definitions (e.g. licensed ORS/SRS wording) | none |
 """
 
@@ -32,6 +33,7 @@ class FeedbackSettings(CommonSettings):
     link_ttl_hours: float = 72.0
     crisis_text: str = DEFAULT_CRISIS_TEXT
     measures_dir: str | None = None
+    escalate_after_hours: float = 4.0  # an urgent alert nobody acknowledged is sent again, wider
 
     @property
     def questionnaire_base_url(self) -> str:
@@ -55,6 +57,8 @@ class FeedbackSettings(CommonSettings):
             values["link_ttl_hours"] = float(env["FEEDBACK_LINK_TTL_HOURS"])
         if env.get("FEEDBACK_CRISIS_TEXT"):
             values["crisis_text"] = env["FEEDBACK_CRISIS_TEXT"]
+        if env.get("FEEDBACK_ESCALATE_AFTER_HOURS"):
+            values["escalate_after_hours"] = float(env["FEEDBACK_ESCALATE_AFTER_HOURS"])
         if env.get("FEEDBACK_MEASURES_DIR"):
             values["measures_dir"] = env["FEEDBACK_MEASURES_DIR"]
         return values

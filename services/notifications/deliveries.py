@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -68,6 +69,22 @@ def enqueue(
     session.add(delivery)
     session.flush()
     return delivery
+
+
+def backups_for(session: Session, clinician: Contact, settings: NotificationsSettings) -> list[Contact]:
+    """Who else hears about an urgent alert: the clinician's supervisor (else the practice's supervisor
+    address), and the on-call address."""
+    found = []
+    supervisor = session.get(Contact, clinician.supervisor_id) if clinician.supervisor_id else None
+    if supervisor is not None and supervisor.email and supervisor.active:
+        found.append(supervisor)
+    elif settings.supervisor_address:
+        found.append(
+            Contact(id="supervisor", kind="practice", email=settings.supervisor_address, display_name="Supervisor")
+        )
+    if settings.oncall_address:
+        found.append(Contact(id="on-call", kind="practice", email=settings.oncall_address, display_name="On call"))
+    return found
 
 
 def backoff(attempt: int, base: float = 2.0, cap: float = 300.0) -> float:
@@ -225,6 +242,18 @@ class Dispatcher:
             )
         log.info("delivery.retry", delivery_id=delivery.id, attempt=delivery.attempts, error=error)
 
+    def _tell_backups_the_therapist_is_unreached(self, session: Session, row: Delivery) -> None:
+        """An alert notice that could not reach the therapist goes to their supervisor and the on-call address,
+        saying so; nobody is left believing the therapist knows."""
+        clinician = session.get(Contact, row.recipient_id)
+        if clinician is None:
+            return
+        source = SimpleNamespace(id=row.source_event_id, subject=row.subject_id)
+        context = {**row.context, "unreached": True, "for_supervisor": True}
+        for backup in backups_for(session, clinician, self.settings):
+            enqueue(session, row.template, backup, source, context=context, key=f"unreached:{row.id}:{backup.id}")
+        log.error("delivery.therapist_unreached", delivery_id=row.id)
+
     def _finish(self, delivery: Delivery, status: str, error: str | None) -> None:
         now = utcnow()
         with self.sessions() as session, session.begin():
@@ -245,9 +274,12 @@ class Dispatcher:
                     "source_event_id": row.source_event_id,
                     "at": now,
                     "error_class": None if status == DeliveryStatus.SENT else (error or "")[:80],
+                    "alert_id": row.context.get("alert_id"),
                 },
                 subject=row.subject_id,
             )
+            if status == DeliveryStatus.FAILED and row.template == "alert_notice" and row.recipient_kind == "clinician":
+                self._tell_backups_the_therapist_is_unreached(session, row)
         log.info(
             "delivery." + status,
             delivery_id=delivery.id,

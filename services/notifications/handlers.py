@@ -58,6 +58,7 @@ def upsert_clinician(session: Session, event: Event) -> None:
         timezone=d.timezone,
         consent_email=True,
         active=d.active,
+        supervisor_id=d.supervisor_id,
     )
 
 
@@ -109,25 +110,26 @@ def questionnaire_expired(session: Session, event: Event) -> None:
 
 
 def notify_alert(session: Session, event: Event, settings: NotificationsSettings, clock) -> None:
-    """Tell the clinician at once (alerts ignore quiet hours), and the on-call address when it is urgent."""
+    """Tell the clinician at once (alerts ignore quiet hours); an urgent alert, or one nobody acknowledged in
+    time, also goes to the clinician's supervisor and the on-call address."""
     d = event.data
     clinician = session.get(Contact, d.clinician_id)
     if clinician is None or not clinician.email:
         raise MissingDependency(f"contact:{d.clinician_id}")
-    recipients = [clinician]
-    if d.severity == Severity.URGENT and settings.oncall_address:
-        recipients.append(Contact(id="on-call", kind="practice", email=settings.oncall_address, display_name="On call"))
+    unacknowledged = getattr(d, "reason", None) == "unacknowledged"
+    backups = (
+        deliveries.backups_for(session, clinician, settings) if d.severity == Severity.URGENT or unacknowledged else []
+    )
+    context = {
+        "severity": d.severity,
+        "alert_id": d.alert_id,
+        "alert_url": f"{settings.dashboard_url}/alerts/{d.alert_id}",
+        "unacknowledged": unacknowledged,
+    }
     notice = kinds.ALERT_NOTICE.name
-    context = {"severity": d.severity, "alert_url": f"{settings.dashboard_url}/alerts/{d.alert_id}"}
-    for recipient in recipients:
-        deliveries.enqueue(
-            session,
-            notice,
-            recipient,
-            event,
-            context=context,
-            due_at=clock(),
-        )
+    deliveries.enqueue(session, notice, clinician, event, context=context, due_at=clock())
+    for backup in backups:
+        deliveries.enqueue(session, notice, backup, event, context={**context, "for_supervisor": True}, due_at=clock())
 
 
 # -- appointments ----------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class Contact(Base):
     channel: Mapped[str] = mapped_column(String(10), default="email")  # the client's preferred channel
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)  # unsubscribed from non-essential mail
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    supervisor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # clinicians only
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

@@ -7,7 +7,8 @@
 | ``SMTP_USER`` / ``SMTP_PASSWORD`` | SMTP credentials | none |
 | ``NOTIFY_FROM_ADDRESS`` / ``NOTIFY_FROM_NAME`` | the sender | ``no-reply@attune.local`` / a neutral name |
 | ``PRACTICE_NAME`` / ``PRACTICE_LOCATION`` | shown in client messages | neutral / empty |
-| ``ALERT_ONCALL_ADDRESS`` | also receives every urgent alert | none |
+| ``ALERT_ONCALL_ADDRESS`` | also receives every urgent alert; required when ``ATTUNE_ENV=production`` | none |
+| ``ALERT_SUPERVISOR_ADDRESS`` | urgent alerts of clinicians without a supervisor go here too | none |
 | ``NOTIFY_QUIET_START`` / ``NOTIFY_QUIET_END`` | client messages wait these out (client's timezone) | 21:00 / 08:00 |
 | ``NOTIFY_GRACE_MINUTES`` | quick successive appointment edits send one message after this long | 3 |
 | ``NOTIFY_REMINDER_OFFSETS_HOURS`` | appointment reminders, hours before the start (comma-separated) | 24 |
@@ -43,6 +44,7 @@ class NotificationsSettings(CommonSettings):
     practice_name: str = "Your therapy practice"
     practice_location: str = ""
     oncall_address: str | None = None
+    supervisor_address: str | None = None  # the practice's default supervisor for clinicians without one
     alert_retry_hours: float = 48.0  # an alert notice is retried this long before it is marked failed
     client_retry_hours: float = 12.0  # client messages: a stale invitation or reminder helps nobody
     retry_backoff_cap_seconds: float = 300.0
@@ -53,6 +55,10 @@ class NotificationsSettings(CommonSettings):
     reminder_offsets_hours: tuple[float, ...] = (24.0,)  # appointment reminders before the start
     questionnaire_reminder_hours: float = 24.0
     late_cancel_hours: float = 24.0  # the cancel link only works outside this window
+
+    def __post_init__(self):
+        if self.environment == "production" and not self.oncall_address:
+            raise ValueError("ALERT_ONCALL_ADDRESS must be set in production: urgent risk alerts need someone on call")
 
     @property
     def dashboard_url(self) -> str:
@@ -93,6 +99,7 @@ class NotificationsSettings(CommonSettings):
         for var, attr in (("SMTP_USER", "smtp_user"), ("SMTP_PASSWORD", "smtp_password")):
             values[attr] = env.get(var) or None
         values["oncall_address"] = env.get("ALERT_ONCALL_ADDRESS") or None
+        values["supervisor_address"] = env.get("ALERT_SUPERVISOR_ADDRESS") or None
         if env.get("NOTIFY_REMINDER_OFFSETS_HOURS"):
             values["reminder_offsets_hours"] = tuple(float(h) for h in env["NOTIFY_REMINDER_OFFSETS_HOURS"].split(","))
         return values

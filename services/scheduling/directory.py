@@ -38,12 +38,23 @@ def clinician_event(c: Clinician) -> dict:
         "timezone": c.timezone,
         "active": c.active,
         "accepting_new_clients": c.accepting_new_clients,
+        "supervisor_id": c.supervisor_id,
     }
+
+
+def _check_supervisor(session: Session, clinician_id: str | None, supervisor_id: str | None) -> None:
+    if supervisor_id is None:
+        return
+    if supervisor_id == clinician_id:
+        raise RuleViolation("A clinician cannot supervise themselves.")
+    if session.get(Clinician, supervisor_id) is None:
+        raise NotFound(f"No clinician with id {supervisor_id} to supervise.")
 
 
 def register_clinician(session: Session, data: dict) -> Clinician:
     if session.scalar(select(Clinician.id).where(Clinician.email == data["email"])):
         raise RuleViolation("A clinician with this email is already registered.")
+    _check_supervisor(session, None, data.get("supervisor_id"))
     clinician = Clinician(**{**data, "working_hours": validate_working_hours(data.get("working_hours") or {})})
     session.add(clinician)
     session.flush()
@@ -54,6 +65,8 @@ def register_clinician(session: Session, data: dict) -> Clinician:
 def update_clinician(session: Session, clinician: Clinician, changes: dict) -> Clinician:
     if "working_hours" in changes:
         changes["working_hours"] = validate_working_hours(changes["working_hours"] or {})
+    if "supervisor_id" in changes:
+        _check_supervisor(session, clinician.id, changes["supervisor_id"])
     for key, value in changes.items():
         setattr(clinician, key, value)
     session.flush()

@@ -30,6 +30,8 @@ class Clinician(Base):
     working_hours: Mapped[dict] = mapped_column(JSON, default=dict)
     accepting_new_clients: Mapped[bool] = mapped_column(Boolean, default=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Who also hears about this clinician's clients' urgent alerts (another clinician; none: the practice's).
+    supervisor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

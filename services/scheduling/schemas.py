@@ -31,6 +31,7 @@ class ClinicianIn(Schema):
     timezone = _tz(load_default="Europe/London")
     working_hours = WorkingHoursField(load_default=dict, metadata={"example": {"mon": [["09:00", "17:00"]]}})
     accepting_new_clients = fields.Boolean(load_default=True)
+    supervisor_id = fields.String(load_default=None, allow_none=True, metadata={"description": "A clinician id"})
 
 
 class ClinicianPatch(Schema):
@@ -39,6 +40,7 @@ class ClinicianPatch(Schema):
     working_hours = WorkingHoursField()
     accepting_new_clients = fields.Boolean()
     active = fields.Boolean()
+    supervisor_id = fields.String(allow_none=True)
 
 
 class ClinicianOut(Schema):
@@ -49,6 +51,7 @@ class ClinicianOut(Schema):
     working_hours = fields.Dict()
     accepting_new_clients = fields.Boolean()
     active = fields.Boolean()
+    supervisor_id = fields.String(allow_none=True)
 
 
 class TimeOffIn(Schema):

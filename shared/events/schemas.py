@@ -63,6 +63,7 @@ class ClinicianV1(EventData):
     timezone = fields.String(required=True)
     active = fields.Boolean(required=True)
     accepting_new_clients = fields.Boolean(load_default=True)
+    supervisor_id = _opt_id()  # added compatibly: older events load as None
 
 
 class AppointmentBookedV1(EventData):
@@ -191,6 +192,8 @@ class AlertRaisedV1(EventData):
 
 class AlertEscalatedV1(AlertRaisedV1):
     previous_severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
+    # worse: the rule fired again with a worse value; unacknowledged: nobody acknowledged an urgent alert in time
+    reason = fields.String(load_default="worse", validate=validate.OneOf(["worse", "unacknowledged"]))
 
 
 class AlertResolvedV1(EventData):
@@ -206,6 +209,7 @@ class AlertResolvedV1(EventData):
 
 class NotificationOutcomeV1(EventData):
     delivery_id = _id()
+    alert_id = _opt_id()  # for alert notices: which alert (feedback shows an unreached therapist on it)
     template = fields.String(required=True)
     recipient_kind = fields.String(required=True, validate=validate.OneOf(["client", "clinician", "practice"]))
     recipient_id = _id()

@@ -462,3 +462,65 @@ def test_a_message_that_cannot_be_rendered_fails_once_and_is_reported(notes, mai
     with notes.runtime.sessions() as s:
         failed = s.scalars(select(OutboxMessage.event_type)).all()
     assert failed == ["attune.notifications.notification.failed"]
+
+
+def _with_supervisor(tmp_path, mail, **settings) -> Notifications:
+    n = Notifications(tmp_path, mail, **settings)
+    n.deliver(events.CLINICIAN_REGISTERED, ev.clinician("k9", name="Dr Sup", email="sup@practice.example"), "k9")
+    n.deliver(events.CLINICIAN_REGISTERED, ev.clinician(supervisor_id="k9"))
+    return n
+
+
+def test_an_urgent_alert_also_reaches_the_supervisor_and_on_call(tmp_path, mail):
+    n = _with_supervisor(tmp_path, mail, oncall_address="oncall@practice.example")
+    n.deliver(events.ALERT_RAISED, ev.alert("urgent", "al1", raised_at=NOW))
+    n.deliver(events.ALERT_RAISED, ev.alert("moderate", "al2", rule="off_track", raised_at=NOW))
+    n.dispatch(NOW)
+    to = sorted(m.to for m in mail.messages())
+    assert to == ["ada@practice.example", "ada@practice.example", "oncall@practice.example", "sup@practice.example"]
+    backup = next(m for m in mail.messages() if m.to == "sup@practice.example")
+    assert "of a clinician you back up" in backup.text() and "Jo" not in backup.text()
+
+
+def test_without_a_supervisor_the_practice_address_is_told(tmp_path, mail):
+    n = Notifications(tmp_path, mail, supervisor_address="clinical-lead@practice.example")
+    n.deliver(events.CLINICIAN_REGISTERED, ev.clinician())
+    n.deliver(events.ALERT_RAISED, ev.alert("urgent", raised_at=NOW))
+    n.dispatch(NOW)
+    assert sorted(m.to for m in mail.messages()) == ["ada@practice.example", "clinical-lead@practice.example"]
+
+
+def test_an_alert_the_therapist_cannot_receive_goes_to_the_supervisor_saying_so(tmp_path, mail):
+    n = _with_supervisor(tmp_path, mail, oncall_address="oncall@practice.example")
+    n.deliver(events.ALERT_RAISED, ev.alert("high", raised_at=NOW))  # not urgent: the therapist alone
+    mail.handler.refuse_with = "550 5.1.1 Mailbox does not exist"
+    n.dispatch(NOW)
+    mail.handler.refuse_with = None
+    n.dispatch(NOW + timedelta(minutes=1))
+    told = {m.to: m.text() for m in mail.messages()}
+    assert set(told) == {"sup@practice.example", "oncall@practice.example"}
+    assert all("therapist could not be reached" in text for text in told.values())
+    with n.runtime.sessions() as s:
+        failed = s.scalar(
+            select(OutboxMessage).where(OutboxMessage.event_type == "attune.notifications.notification.failed")
+        )
+    assert '"alert_id":"al1"' in failed.payload  # feedback marks the alert "therapist not reached"
+
+
+def test_an_unacknowledged_escalation_goes_to_everyone_again(tmp_path, mail):
+    n = _with_supervisor(tmp_path, mail, oncall_address="oncall@practice.example")
+    n.deliver(
+        events.ALERT_ESCALATED,
+        {**ev.alert("urgent", raised_at=NOW), "previous_severity": "urgent", "reason": "unacknowledged"},
+    )
+    n.dispatch(NOW)
+    assert len(mail.messages()) == 3
+    assert all("Nobody has acknowledged this urgent alert yet" in m.text() for m in mail.messages())
+
+
+def test_production_refuses_to_start_without_an_on_call_address():
+    from services.notifications.settings import NotificationsSettings
+
+    with pytest.raises(ValueError, match="ALERT_ONCALL_ADDRESS"):
+        NotificationsSettings.from_env({"ATTUNE_ENV": "production"})
+    assert NotificationsSettings.from_env({"ATTUNE_ENV": "production", "ALERT_ONCALL_ADDRESS": "o@p.example"})

@@ -297,3 +297,15 @@ def test_an_idempotency_key_never_replays_a_stored_answer_to_someone_not_signed_
     assert anonymous.status_code == 401 and "Jo Bloggs" not in anonymous.get_data(as_text=True)
     as_clinician = api.c.post(f"/api/clients/{client['id']}/discharge", headers={**api.clinician_h, **key})
     assert "Idempotent-Replayed" not in as_clinician.headers  # keys are scoped by principal
+
+
+def test_a_clinician_can_have_a_supervisor_and_the_event_says_so(api):
+    lead = api.post("/api/clinicians", {"name": "Dr Lead", "email": "lead@p.example"}).json
+    ada = api.post("/api/clinicians", {"name": "Dr Ada", "email": "ada@p.example", "supervisor_id": lead["id"]})
+    assert ada.status_code == 201 and ada.json["supervisor_id"] == lead["id"]
+    assert api.patch(f"/api/clinicians/{lead['id']}", {"supervisor_id": lead["id"]}).status_code == 409
+    assert api.patch(f"/api/clinicians/{lead['id']}", {"supervisor_id": "nobody"}).status_code == 404
+    assert api.patch(f"/api/clinicians/{lead['id']}", {"supervisor_id": ada.json["id"]}).status_code == 200
+    with api.runtime.sessions() as s:
+        payloads = s.scalars(select(OutboxMessage.payload).where(OutboxMessage.key == ada.json["id"])).all()
+    assert f'"supervisor_id":"{lead["id"]}"' in payloads[0]
