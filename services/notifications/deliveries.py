@@ -98,13 +98,26 @@ def send_time_facts(session: Session, delivery: Delivery, now: datetime) -> Send
     appt = session.get(AppointmentRecord, ctx["appointment_id"]) if "appointment_id" in ctx else None
     questionnaire = session.get(QuestionnaireRecord, ctx["assignment_id"]) if "assignment_id" in ctx else None
     contact = session.get(Contact, delivery.recipient_id)
+    client = contact if contact is not None and contact.kind == "client" else None
     return SendTimeFacts(
         now=now,
         opted_out=bool(contact is not None and contact.opted_out),
+        client_active=client.active if client else None,
+        client_email=client.email if client else None,
+        consent_email=client.consent_email if client else None,
+        channel=client.channel if client else None,
         appointment_status=appt.status if appt else None,
         appointment_starts_at=appt.starts_at if appt else None,
         questionnaire_status=questionnaire.status if questionnaire else None,
     )
+
+
+def _current_address(session: Session, delivery: Delivery) -> str | None:
+    """A client's corrected address, when it differs from the one the message was queued for."""
+    contact = session.get(Contact, delivery.recipient_id)
+    if contact is not None and contact.kind == "client" and contact.email and contact.email != delivery.to_address:
+        return contact.email
+    return None
 
 
 def still_wanted(session: Session, delivery: Delivery, now: datetime) -> str | None:
@@ -162,6 +175,10 @@ class Dispatcher:
             if delivery is None or delivery.status != DeliveryStatus.PENDING:
                 return None
             why_not = still_wanted(session, delivery, now)
+            readdressed = None if why_not else _current_address(session, delivery)
+            if readdressed:
+                log.info("delivery.readdressed", delivery_id=delivery.id, reason="address corrected")
+                delivery.to_address = readdressed
             if why_not:
                 delivery.status, delivery.last_error = DeliveryStatus.CANCELLED, why_not
                 log.info("delivery.cancelled_at_send_time", delivery_id=delivery.id, reason=why_not)

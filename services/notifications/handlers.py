@@ -86,6 +86,8 @@ def invite_to_questionnaire(session: Session, event: Event, settings: Notificati
         context={
             "preferred_name": contact.display_name,
             "questionnaire_url": d.questionnaire_url,
+            "assignment_id": d.assignment_id,
+            "expires_at": d.expires_at.isoformat(),
             "expires_local": f"{expires:%A %d %B at %H:%M} ({contact.timezone})",
         },
     )

@@ -36,6 +36,7 @@ QUESTIONNAIRE_INVITATION = Kind(
     "Your check-in before your next session",
     timing="at once (after quiet hours)",
     secret_keys=("questionnaire_url",),
+    still_wanted=rules.questionnaire_message_wanted,
 )
 QUESTIONNAIRE_REMINDER = Kind(
     "questionnaire_reminder",
@@ -53,13 +54,22 @@ ALERT_NOTICE = Kind(
     retry_class="alert",
 )
 APPOINTMENT_CONFIRMATION = Kind(
-    rules.CONFIRMATION, "Your appointment is booked", timing="after the grace period (NOTIFY_GRACE_MINUTES)"
+    rules.CONFIRMATION,
+    "Your appointment is booked",
+    timing="after the grace period (NOTIFY_GRACE_MINUTES)",
+    still_wanted=rules.appointment_message_wanted,
 )
 APPOINTMENT_CHANGE = Kind(
-    rules.CHANGE, "Your appointment has changed", timing="after the grace period (NOTIFY_GRACE_MINUTES)"
+    rules.CHANGE,
+    "Your appointment has changed",
+    timing="after the grace period (NOTIFY_GRACE_MINUTES)",
+    still_wanted=rules.appointment_message_wanted,
 )
 APPOINTMENT_CANCELLATION = Kind(
-    rules.CANCELLATION, "Your appointment is cancelled", timing="after the grace period (NOTIFY_GRACE_MINUTES)"
+    rules.CANCELLATION,
+    "Your appointment is cancelled",
+    timing="after the grace period (NOTIFY_GRACE_MINUTES)",
+    still_wanted=rules.appointment_message_wanted,
 )
 APPOINTMENT_REMINDER = Kind(
     "appointment_reminder",

@@ -35,15 +35,57 @@ class SendTimeFacts:
     appointment_status: str | None = None
     appointment_starts_at: datetime | None = None
     questionnaire_status: str | None = None
+    # The recipient as the directory knows them now (None: not a client, or not in the directory).
+    client_active: bool | None = None
+    client_email: str | None = None
+    consent_email: bool | None = None
+    channel: str | None = None
 
 
 def always_wanted(context: dict, facts: SendTimeFacts) -> str | None:
     return None
 
 
+def client_reachable(facts: SendTimeFacts, *, needs_consent: bool) -> str | None:
+    """Whether a client message may still go to the client at all: not after a discharge, not without an
+    address, not against their consent (questionnaires) or their preferred channel (appointments)."""
+    if facts.client_active is None:
+        return None  # not a client message
+    if not facts.client_active:
+        return "client discharged"
+    if not facts.client_email:
+        return "no email address any more"
+    if needs_consent and not facts.consent_email:
+        return "consent to email withdrawn"
+    if not needs_consent and facts.channel not in (None, "email"):
+        return "client prefers another channel"
+    return None
+
+
+def questionnaire_link_usable(context: dict, facts: SendTimeFacts) -> str | None:
+    """A questionnaire link that has been used or has expired is never sent."""
+    status = facts.questionnaire_status
+    if status is not None and status != QuestionnaireStatus.OPEN:
+        return f"questionnaire {status}"
+    expires = context.get("expires_at")
+    if expires and datetime.fromisoformat(expires) <= facts.now:
+        return "link expired"
+    return None
+
+
+def questionnaire_message_wanted(context: dict, facts: SendTimeFacts) -> str | None:
+    return client_reachable(facts, needs_consent=True) or questionnaire_link_usable(context, facts)
+
+
+def appointment_message_wanted(context: dict, facts: SendTimeFacts) -> str | None:
+    return client_reachable(facts, needs_consent=False)
+
+
 def appointment_reminder_wanted(context: dict, facts: SendTimeFacts) -> str | None:
     """A reminder goes only for a booked appointment, at the time it names, not yet started, to a client who has
     not unsubscribed."""
+    if unreachable := client_reachable(facts, needs_consent=False):
+        return unreachable
     if facts.appointment_status != AppointmentStatus.BOOKED:
         return f"appointment is {facts.appointment_status or 'unknown'}"
     if facts.appointment_starts_at.isoformat() != context["starts_at"]:
@@ -57,7 +99,4 @@ def appointment_reminder_wanted(context: dict, facts: SendTimeFacts) -> str | No
 
 def questionnaire_reminder_wanted(context: dict, facts: SendTimeFacts) -> str | None:
     """No reminder for a questionnaire already answered or expired."""
-    status = facts.questionnaire_status
-    if status is not None and status != QuestionnaireStatus.OPEN:
-        return f"questionnaire {status}"
-    return None
+    return questionnaire_message_wanted(context, facts)

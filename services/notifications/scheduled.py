@@ -176,6 +176,7 @@ def schedule_questionnaire_reminder(
             "preferred_name": contact.display_name,
             "questionnaire_url": d.questionnaire_url,
             "assignment_id": d.assignment_id,
+            "expires_at": d.expires_at.isoformat(),
             "expires_local": _local(contact, d.expires_at),
         },
     )

@@ -101,11 +101,12 @@ def test_questionnaire_invitation_and_its_reminder(notes, mail):
 
 def test_completing_the_questionnaire_cancels_the_reminder(notes, mail):
     notes.deliver(events.QUESTIONNAIRE_ISSUED, issued())
+    assert notes.dispatch(NOW) == 1  # the invitation
     notes.deliver(
         events.QUESTIONNAIRE_COMPLETED,
         {"assignment_id": "q1", "client_id": "c1", "clinician_id": "k1", "completed_at": NOW, "scores": []},
     )
-    assert notes.dispatch(NOW + timedelta(days=3)) == 1  # the invitation only
+    assert notes.dispatch(NOW + timedelta(days=3)) == 0
     assert [d.status for d in notes.deliveries(template="questionnaire_reminder")] == ["cancelled"]
 
 
@@ -373,7 +374,8 @@ def test_a_redelivered_event_enqueues_nothing_new(notes, mail):
     loop = ConsumerLoop("notifications", notes.service.wiring.handlers, notes.runtime.sessions, None, None)
     record = Record(event.to_json().encode(), topic="attune.feedback")
     assert [loop.process(record, FakeProducer()) for _ in range(2)] == ["handled", "duplicate"]
-    notes.dispatch(NOW + timedelta(days=3))
+    notes.dispatch(NOW)
+    notes.dispatch(NOW + timedelta(hours=25))
     assert len([m for m in mail.messages() if "check-in" in m.subject.lower()]) == 2  # invitation + reminder
 
 
@@ -524,3 +526,29 @@ def test_production_refuses_to_start_without_an_on_call_address():
     with pytest.raises(ValueError, match="ALERT_ONCALL_ADDRESS"):
         NotificationsSettings.from_env({"ATTUNE_ENV": "production"})
     assert NotificationsSettings.from_env({"ATTUNE_ENV": "production", "ALERT_ONCALL_ADDRESS": "o@p.example"})
+
+
+def test_client_messages_are_rechecked_against_the_directory_when_they_fall_due(notes, mail):
+    """Queued client messages follow the directory as it is when they are sent: a corrected address
+    re-addresses them; an expired link or a discharge cancels them, saying why."""
+    notes.deliver(events.QUESTIONNAIRE_ISSUED, issued())
+    notes.deliver(events.QUESTIONNAIRE_ISSUED, issued(timedelta(hours=1)) | {"assignment_id": "q2"})
+    notes.deliver(events.APPOINTMENT_BOOKED, booked(NOW + timedelta(days=3)))
+    notes.deliver(events.CLIENT_UPDATED, ev.client(email="jo.new@example.org"))
+    assert notes.dispatch(NOW + timedelta(hours=2)) == 2  # q1's invitation and the confirmation
+    assert [m.to for m in mail.messages()] == ["jo.new@example.org"] * 2  # to the corrected address
+    expired = notes.deliveries(template="questionnaire_invitation", status="cancelled")
+    assert [d.last_error for d in expired] == ["link expired"]  # q2's link lapsed before it could go
+    notes.deliver(events.CLIENT_DISCHARGED, {"client_id": "c1", "episode_id": "e1", "discharged_at": NOW})
+    assert notes.dispatch(NOW + timedelta(days=3)) == 0
+    for template in ("appointment_reminder", "questionnaire_reminder"):
+        [reminder] = notes.deliveries(template=template)
+        assert (reminder.status, reminder.last_error) == ("cancelled", "client discharged")
+
+
+def test_a_questionnaire_message_waits_for_consent_at_send_time(notes, mail):
+    notes.deliver(events.QUESTIONNAIRE_ISSUED, issued())
+    notes.deliver(events.CLIENT_UPDATED, ev.client(consent_email=False))
+    assert notes.dispatch(NOW) == 0
+    [invitation] = notes.deliveries(template="questionnaire_invitation")
+    assert invitation.status == "cancelled" and invitation.last_error == "consent to email withdrawn"

@@ -74,3 +74,33 @@ def test_credentials_are_declared_where_they_travel_and_alerts_ignore_quiet_hour
     assert kinds.NON_ESSENTIAL == ("appointment_reminder",)  # changes and cancellations always reach the client
     assert kinds.ALERT_NOTICE.subject_for({"severity": "urgent"}).startswith("URGENT: ")
     assert not kinds.ALERT_NOTICE.subject_for({"severity": "high"}).startswith("URGENT")
+
+
+def _client(**changes) -> SendTimeFacts:
+    facts = {"now": NOW, "client_active": True, "client_email": "jo@example.org", "consent_email": True}
+    return SendTimeFacts(**{**facts, "channel": "email", **changes})
+
+
+@pytest.mark.parametrize(
+    ("facts", "questionnaire", "appointment"),
+    [
+        (_client(), None, None),
+        (_client(client_active=False), "client discharged", "client discharged"),
+        (_client(client_email=None), "no email address any more", "no email address any more"),
+        (_client(consent_email=False), "consent to email withdrawn", None),  # appointments need no consent
+        (_client(channel="sms"), None, "client prefers another channel"),
+        (SendTimeFacts(now=NOW), None, None),  # not a client: staff messages are not the directory's to stop
+    ],
+)
+def test_a_client_message_goes_only_to_a_client_who_can_still_be_reached(facts, questionnaire, appointment):
+    assert rules.questionnaire_message_wanted({}, facts) == questionnaire
+    assert rules.appointment_message_wanted({}, facts) == appointment
+
+
+def test_a_questionnaire_link_is_never_sent_used_or_expired():
+    soon = {"expires_at": (NOW + timedelta(hours=1)).isoformat()}
+    assert rules.questionnaire_link_usable(soon, _client()) is None
+    assert rules.questionnaire_link_usable(soon, _client(now=NOW + timedelta(hours=2))) == "link expired"
+    assert rules.questionnaire_link_usable(soon, _client(questionnaire_status="completed")) == (
+        "questionnaire completed"
+    )
