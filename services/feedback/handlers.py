@@ -13,12 +13,16 @@ from services.feedback.plans import Plan
 from services.feedback.settings import FeedbackSettings
 from shared.errors import MissingDependency
 from shared.events.envelope import Event
+from shared.projections import is_stale
 from shared.statuses import ClientStatus
 
 
 def upsert_client(session: Session, event: Event) -> None:
     d = event.data
     client = session.get(ClientRecord, d.client_id) or ClientRecord(id=d.client_id)
+    if is_stale(client.version, d.version):
+        return
+    client.version = d.version or client.version
     client.preferred_name = d.preferred_name
     client.clinician_id = d.clinician_id
     client.episode_id = d.episode_id
@@ -29,8 +33,9 @@ def upsert_client(session: Session, event: Event) -> None:
 
 def discharge_client(session: Session, event: Event) -> None:
     client = session.get(ClientRecord, event.data.client_id)
-    if client is not None:
+    if client is not None and not is_stale(client.version, event.data.version):
         client.status = ClientStatus.DISCHARGED
+        client.version = event.data.version or client.version
 
 
 def record_unreached_therapist(session: Session, event: Event) -> None:
@@ -41,7 +46,10 @@ def record_unreached_therapist(session: Session, event: Event) -> None:
 
 def upsert_clinician(session: Session, event: Event) -> None:
     d = event.data
-    session.merge(ClinicianRecord(id=d.clinician_id, name=d.name, active=d.active))
+    held = session.get(ClinicianRecord, d.clinician_id)
+    if held is None or not is_stale(held.version, d.version):
+        version = d.version or (held.version if held else None)
+        session.merge(ClinicianRecord(id=d.clinician_id, name=d.name, active=d.active, version=version))
 
 
 def plan_for(session: Session, client_id: str, settings: FeedbackSettings) -> Plan:

@@ -31,6 +31,7 @@ class ClientRecord(Base):
     episode_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(12), default=ClientStatus.ACTIVE)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the newest event applied
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -40,6 +41,7 @@ class ClinicianRecord(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the newest event applied
 
 
 class Assignment(Base):

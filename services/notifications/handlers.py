@@ -13,6 +13,7 @@ from services.notifications.settings import NotificationsSettings
 from shared import logs
 from shared.errors import MissingDependency
 from shared.events.envelope import Event
+from shared.projections import is_stale
 from shared.statuses import AppointmentStatus, ClientStatus, QuestionnaireStatus, Severity
 
 log = logs.get("notifications.handlers")
@@ -23,6 +24,9 @@ log = logs.get("notifications.handlers")
 
 def _upsert_contact(session: Session, contact_id: str, **details) -> None:
     existing = session.get(Contact, contact_id)  # an unsubscribe is the recipient's, not the directory's
+    if existing is not None and is_stale(existing.version, details["version"]):
+        return  # an older state of this person (a replay, a late copy): never let it win
+    details["version"] = details["version"] or (existing.version if existing else None)
     session.merge(Contact(id=contact_id, opted_out=existing.opted_out if existing else False, **details))
 
 
@@ -38,13 +42,15 @@ def upsert_client(session: Session, event: Event) -> None:
         channel=d.preferred_channel,
         consent_email=d.consent_email,
         active=d.status == ClientStatus.ACTIVE,
+        version=d.version,
     )
 
 
 def deactivate_client(session: Session, event: Event) -> None:
     contact = session.get(Contact, event.data.client_id)
-    if contact is not None:
+    if contact is not None and not is_stale(contact.version, event.data.version):
         contact.active = False
+        contact.version = event.data.version or contact.version
 
 
 def upsert_clinician(session: Session, event: Event) -> None:
@@ -59,6 +65,7 @@ def upsert_clinician(session: Session, event: Event) -> None:
         consent_email=True,
         active=d.active,
         supervisor_id=d.supervisor_id,
+        version=d.version,
     )
 
 

@@ -33,6 +33,7 @@ class Contact(Base):
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)  # unsubscribed from non-essential mail
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     supervisor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # clinicians only
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the newest directory event applied
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 

@@ -39,6 +39,7 @@ def clinician_event(c: Clinician) -> dict:
         "active": c.active,
         "accepting_new_clients": c.accepting_new_clients,
         "supervisor_id": c.supervisor_id,
+        "version": c.version,
     }
 
 
@@ -69,6 +70,7 @@ def update_clinician(session: Session, clinician: Clinician, changes: dict) -> C
         _check_supervisor(session, clinician.id, changes["supervisor_id"])
     for key, value in changes.items():
         setattr(clinician, key, value)
+    clinician.version += 1
     session.flush()
     emit(session, events.CLINICIAN_UPDATED, clinician_event(clinician), subject=clinician.id)
     return clinician
@@ -103,6 +105,7 @@ def client_event(c: Client, episode_id: str | None) -> dict:
         "consent_email": c.consent_email,
         "consent_email_at": c.consent_email_at,
         "status": c.status,
+        "version": c.version,
     }
 
 
@@ -138,6 +141,7 @@ def update_client(session: Session, client: Client, changes: dict, now: datetime
         client.consent_email_at = now  # when consent was given or withdrawn
     for key, value in changes.items():
         setattr(client, key, value)
+    client.version += 1
     reopened = None
     if changes.get("status") == ClientStatus.ACTIVE and open_episode(session, client.id) is None:
         reopened = Episode(client_id=client.id, started_at=now)
@@ -155,11 +159,17 @@ def discharge_client(session: Session, client: Client, now: datetime) -> Client:
     if episode is not None:
         episode.ended_at = now
     client.status = ClientStatus.DISCHARGED
+    client.version += 1
     session.flush()
     emit(
         session,
         events.CLIENT_DISCHARGED,
-        {"client_id": client.id, "episode_id": episode.id if episode else None, "discharged_at": now},
+        {
+            "client_id": client.id,
+            "episode_id": episode.id if episode else None,
+            "discharged_at": now,
+            "version": client.version,
+        },
         subject=client.id,
     )
     return client

@@ -32,6 +32,7 @@ class Clinician(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Who also hears about this clinician's clients' urgent alerts (another clinician; none: the practice's).
     supervisor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # +1 on every change; events carry it
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -62,6 +63,7 @@ class Client(Base):
     consent_email_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     clinician_id: Mapped[str | None] = mapped_column(ForeignKey("clinicians.id"), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(12), default=ClientStatus.ACTIVE)
+    version: Mapped[int] = mapped_column(Integer, default=1)  # +1 on every change; events carry it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -25,6 +25,12 @@ def _opt_id():
     return fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
 
+def _version():
+    """The entity's version at the owning service (+1 per change): projections ignore anything older.
+    Added compatibly: events from before it load as None and always apply."""
+    return fields.Integer(load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1))
+
+
 def _when(required=True):
     if required:
         return fields.AwareDateTime(required=True, format="iso")
@@ -48,12 +54,14 @@ class ClientV1(EventData):
     consent_email = fields.Boolean(required=True)
     consent_email_at = _when(required=False)
     status = fields.String(required=True, validate=validate.OneOf(list(ClientStatus)))
+    version = _version()
 
 
 class ClientDischargedV1(EventData):
     client_id = _id()
     episode_id = _opt_id()
     discharged_at = _when()
+    version = _version()
 
 
 class ClinicianV1(EventData):
@@ -64,6 +72,7 @@ class ClinicianV1(EventData):
     active = fields.Boolean(required=True)
     accepting_new_clients = fields.Boolean(load_default=True)
     supervisor_id = _opt_id()  # added compatibly: older events load as None
+    version = _version()
 
 
 class AppointmentBookedV1(EventData):
