@@ -13,6 +13,8 @@ settings object (or a value from one) by the composition root.
 | ``<SERVICE>_OUTBOX_WAKE_PORT`` | loopback UDP port that wakes the relay after a commit (0: timer only) | 7101-7103 |
 | ``<SERVICE>_WORKER_HEALTH_PORT`` | the worker's loopback health endpoint (503 with reasons; 0: off) | 7201-7203 |
 | ``WORKER_STALL_SECONDS`` | a worker loop with no progress for this long makes the worker unhealthy | 300 |
+| ``KAFKA_PARTITIONS``, ``KAFKA_REPLICATION_FACTOR``, | topics a worker creates at start (a three-broker | 6, 1, 1 |
+| ``KAFKA_MIN_INSYNC_REPLICAS`` | cluster: 6, 3, 2); existing topics are left alone | |
 | ``ATTUNE_ENV`` | ``production`` refuses to start with unsafe settings | ``development`` |
 | ``PARK_TIMEOUT_HOURS`` | an event waiting for an entity from another topic is dead-lettered after this | 24 |
 | ``<SERVICE>_SECRET_KEY`` / ``ATTUNE_SECRET_KEY`` | Flask session and form signing | a development value |
@@ -90,6 +92,9 @@ class CommonSettings:
     worker_health_port: int | None = None
     worker_stall_seconds: float = 300.0
     park_timeout_hours: float = 24.0
+    kafka_partitions: int = 6
+    kafka_replication_factor: int = 1  # a cluster: 3
+    kafka_min_insync_replicas: int = 1  # a cluster: 2 (a write is acknowledged by two brokers)
     environment: str = "development"  # ATTUNE_ENV; "production" refuses unsafe settings at start-up
     testing: bool = False
 
@@ -112,6 +117,9 @@ class CommonSettings:
             "worker_health_port": int(health) if health and health != "0" else None,
             "worker_stall_seconds": float(env.get("WORKER_STALL_SECONDS", 300)),
             "park_timeout_hours": float(env.get("PARK_TIMEOUT_HOURS", 24)),
+            "kafka_partitions": int(env.get("KAFKA_PARTITIONS", 6)),
+            "kafka_replication_factor": int(env.get("KAFKA_REPLICATION_FACTOR", 1)),
+            "kafka_min_insync_replicas": int(env.get("KAFKA_MIN_INSYNC_REPLICAS", 1)),
             "environment": env.get("ATTUNE_ENV", "development"),
             "secret_key": env.get(f"{prefix}_SECRET_KEY") or env.get("ATTUNE_SECRET_KEY", DEV_SECRET_KEY),
             "auth_secret": auth_secret(env),

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from shared.events.catalog import EventSpec, topic_for
+from shared.events.catalog import EventSpec, directory_topic, topic_for
 from shared.events.envelope import Event
 
 Handler = Callable[[Session, Event], None]
@@ -50,6 +50,11 @@ class Wiring:
     @property
     def topics(self) -> list[str]:
         return [topic_for(source) for source in self.sources]
+
+    @property
+    def directory_topics(self) -> list[str]:
+        """The compacted topics this service rebuilds its projections from at start-up."""
+        return sorted({directory_topic(spec.source) for spec in self.handlers if spec.directory})
 
 
 def wire(service: str, registry: Mapping[EventSpec, Callable[..., None]], deps: Mapping[str, Any], loops=()) -> Wiring:

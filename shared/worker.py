@@ -15,10 +15,10 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from shared import logs
-from shared.events.catalog import group_id
+from shared.events.catalog import ensure_all_topics, group_id
 from shared.loops import Health, run_guarded
 from shared.messaging.consumer import ConsumerLoop
-from shared.messaging.kafka_clients import make_consumer, make_producer
+from shared.messaging.kafka_clients import make_consumer, make_producer, make_reader
 from shared.messaging.relay import OutboxRelay
 from shared.runtime import Runtime
 from shared.wiring import Wiring
@@ -45,6 +45,11 @@ def build(runtime: Runtime, wiring: Wiring, **relay_opts) -> tuple[OutboxRelay, 
         consumer_factory=lambda: make_consumer(bootstrap, group_id(cfg.service), topics, f"{cfg.service}-worker"),
         producer_factory=lambda: make_producer(bootstrap, f"{cfg.service}-dlq"),
         park_timeout=timedelta(hours=cfg.park_timeout_hours),
+        setup=lambda: ensure_all_topics(
+            bootstrap, cfg.kafka_partitions, cfg.kafka_replication_factor, cfg.kafka_min_insync_replicas
+        ),
+        reader_factory=lambda: make_reader(bootstrap, f"{cfg.service}-directory"),
+        directory_topics=tuple(wiring.directory_topics),
     )
     return relay, loop
 

@@ -259,6 +259,15 @@ class Dispatcher:
             )
         log.info("delivery.retry", delivery_id=delivery.id, attempt=delivery.attempts, error=error)
 
+    @staticmethod
+    def _is_therapists_alert(row: Delivery) -> bool:
+        """The alert notice to the client's own therapist (not a copy to a supervisor or on-call)."""
+        return (
+            row.template == "alert_notice"
+            and row.recipient_kind == "clinician"
+            and not row.context.get("for_supervisor")
+        )
+
     def _tell_backups_the_therapist_is_unreached(self, session: Session, row: Delivery) -> None:
         """An alert notice that could not reach the therapist goes to their supervisor and the on-call address,
         saying so; nobody is left believing the therapist knows."""
@@ -268,7 +277,15 @@ class Dispatcher:
         source = SimpleNamespace(id=row.source_event_id, subject=row.subject_id)
         context = {**row.context, "unreached": True, "for_supervisor": True}
         for backup in backups_for(session, clinician, self.settings):
-            enqueue(session, row.template, backup, source, context=context, key=f"unreached:{row.id}:{backup.id}")
+            enqueue(
+                session,
+                row.template,
+                backup,
+                source,
+                context=context,
+                due_at=row.claimed_at,
+                key=f"unreached:{row.id}:{backup.id}",
+            )
         log.error("delivery.therapist_unreached", delivery_id=row.id)
 
     def _finish(self, delivery: Delivery, status: str, error: str | None) -> None:
@@ -295,7 +312,7 @@ class Dispatcher:
                 },
                 subject=row.subject_id,
             )
-            if status == DeliveryStatus.FAILED and row.template == "alert_notice" and row.recipient_kind == "clinician":
+            if self._is_therapists_alert(row) and status == DeliveryStatus.FAILED:
                 self._tell_backups_the_therapist_is_unreached(session, row)
         log.info(
             "delivery." + status,

@@ -64,6 +64,8 @@ class EventSpec:
     name: str
     version: int
     schema: type[Schema]
+    # Entity state (a client, a clinician): also published, keyed by entity, to the compacted directory topic.
+    directory: bool = dataclasses.field(default=False, compare=False)
     data_class: type = dataclasses.field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
@@ -105,6 +107,11 @@ def topic_for(source: str) -> str:
     return f"{namespace()}.{source}"
 
 
+def directory_topic(source: str) -> str:
+    """A compacted topic with the latest state of every entity ``source`` owns (clients, clinicians)."""
+    return f"{kafka_namespace()}.{source}.directory"
+
+
 def dead_letter_topic(group: str) -> str:
     return f"{namespace()}.dlq.{group}"
 
@@ -114,11 +121,11 @@ def group_id(service: str) -> str:
 
 
 # --- scheduling ---
-CLIENT_REGISTERED = EventSpec("scheduling", "client.registered", 1, s.ClientV1)
-CLIENT_UPDATED = EventSpec("scheduling", "client.updated", 1, s.ClientV1)
-CLIENT_DISCHARGED = EventSpec("scheduling", "client.discharged", 1, s.ClientDischargedV1)
-CLINICIAN_REGISTERED = EventSpec("scheduling", "clinician.registered", 1, s.ClinicianV1)
-CLINICIAN_UPDATED = EventSpec("scheduling", "clinician.updated", 1, s.ClinicianV1)
+CLIENT_REGISTERED = EventSpec("scheduling", "client.registered", 1, s.ClientV1, directory=True)
+CLIENT_UPDATED = EventSpec("scheduling", "client.updated", 1, s.ClientV1, directory=True)
+CLIENT_DISCHARGED = EventSpec("scheduling", "client.discharged", 1, s.ClientDischargedV1, directory=True)
+CLINICIAN_REGISTERED = EventSpec("scheduling", "clinician.registered", 1, s.ClinicianV1, directory=True)
+CLINICIAN_UPDATED = EventSpec("scheduling", "clinician.updated", 1, s.ClinicianV1, directory=True)
 APPOINTMENT_BOOKED = EventSpec("scheduling", "appointment.booked", 1, s.AppointmentBookedV1)
 APPOINTMENT_RESCHEDULED = EventSpec("scheduling", "appointment.rescheduled", 1, s.AppointmentRescheduledV1)
 APPOINTMENT_CANCELLED = EventSpec("scheduling", "appointment.cancelled", 1, s.AppointmentCancelledV1)
@@ -155,13 +162,19 @@ def event_topics() -> list[str]:
     return [topic_for(source) for source in SOURCES]
 
 
+def directory_topics() -> list[str]:
+    return sorted({directory_topic(spec.source) for spec in ALL_SPECS if spec.directory})
+
+
 def dead_letter_topics() -> list[str]:
     return [dead_letter_topic(group) for group in SOURCES]
 
 
-def ensure_all_topics(bootstrap: str, partitions: int = 6, replication: int = 1) -> None:
-    """Create the event topics (keyed by client, several partitions) and one-partition dead-letter topics."""
+def ensure_all_topics(bootstrap: str, partitions: int = 6, replication: int = 1, min_insync: int = 1) -> None:
+    """Create the event topics (keyed by client, several partitions), the compacted directory topics (keyed by
+    entity) and one-partition dead-letter topics, with the replication the deployment asks for."""
     from shared.messaging.kafka_clients import ensure_topics
 
-    ensure_topics(bootstrap, event_topics(), partitions, replication)
-    ensure_topics(bootstrap, dead_letter_topics(), 1, replication)
+    ensure_topics(bootstrap, event_topics(), partitions, replication, min_insync)
+    ensure_topics(bootstrap, directory_topics(), partitions, replication, min_insync, compacted=True)
+    ensure_topics(bootstrap, dead_letter_topics(), 1, replication, min_insync)

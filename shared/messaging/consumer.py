@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from kafka.structs import OffsetAndMetadata, TopicPartition
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -76,6 +76,13 @@ class ConsumerLoop:
     clock: Callable[[], datetime] = utcnow
     recheck_parked_every: float = 30.0  # seconds; parked events are also re-tried after every handled event
     _last_recheck: float = 0.0
+    # Before consuming: set up (e.g. create topics), then replay the compacted directory topics from the start.
+    setup: Callable[[], None] | None = None
+    reader_factory: Callable[[], object] | None = None
+    directory_topics: tuple[str, ...] = ()
+    _ready: bool = False
+    _consumer: object = field(default=None, repr=False)
+    _dlq_producer: object = field(default=None, repr=False)
 
     def run(self, stop: threading.Event, health: Health | None = None) -> None:
         self._consumer = self._dlq_producer = None
@@ -85,6 +92,13 @@ class ConsumerLoop:
             self._close_clients()
 
     def one_pass(self, stop: threading.Event) -> None:
+        if not self._ready:
+            if self.setup is not None:
+                self.setup()
+            if self._dlq_producer is None:
+                self._dlq_producer = self.producer_factory()
+            self.catch_up(self._dlq_producer, stop)
+            self._ready = True
         if self._consumer is None:
             self._consumer = self.consumer_factory()
         if self._dlq_producer is None:
@@ -98,7 +112,7 @@ class ConsumerLoop:
             raise
 
     def _close_clients(self) -> None:
-        consumer, producer = getattr(self, "_consumer", None), getattr(self, "_dlq_producer", None)
+        consumer, producer = self._consumer, self._dlq_producer
         self._consumer = self._dlq_producer = None
         for client, close in ((consumer, lambda c: c.close()), (producer, lambda p: p.close(timeout=2))):
             if client is not None:
@@ -205,6 +219,39 @@ class ConsumerLoop:
             except IntegrityError:
                 raise _AlreadyProcessed from None
             handler(session, event)
+
+    # -- rebuilding projections -------------------------------------------------------------------------------
+
+    def catch_up(self, dlq_producer, stop: threading.Event | None = None) -> int:
+        """Read the compacted directory topics from the beginning to their current end, through the inbox:
+        what was handled already is a duplicate, and entity versions keep newer state. A new or restored
+        database so gets every client and clinician back from Kafka alone."""
+        if self.reader_factory is None or not self.directory_topics:
+            return 0
+        reader = self.reader_factory()
+        try:
+            parts = [
+                TopicPartition(topic, p)
+                for topic in self.directory_topics
+                for p in reader.partitions_for_topic(topic) or ()
+            ]
+            if not parts:
+                return 0
+            reader.assign(parts)
+            reader.seek_to_beginning(*parts)
+            end = reader.end_offsets(parts)
+            replayed = 0
+            while any(reader.position(tp) < end[tp] for tp in parts):
+                if stop is not None and stop.is_set():
+                    raise InterruptedError("stopping before the directory was read")
+                for records in reader.poll(timeout_ms=500).values():
+                    for record in records:
+                        self.process(record, dlq_producer)
+                        replayed += 1
+            log.info("consumer.directory_caught_up", group=self.group, records=replayed)
+            return replayed
+        finally:
+            reader.close()
 
     # -- parking -------------------------------------------------------------------------------------------
 

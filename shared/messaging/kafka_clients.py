@@ -43,12 +43,35 @@ def make_consumer(bootstrap: str, group: str, topics: list[str], client_id: str)
     )
 
 
-def ensure_topics(bootstrap: str, topics: list[str], partitions: int = 3, replication: int = 1) -> None:
+def make_reader(bootstrap: str, client_id: str) -> KafkaConsumer:
+    """A consumer outside any group, for reading a topic from the start (assign + seek), committing nothing."""
+    return KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        reconnect_backoff_max_ms=2_000,
+    )
+
+
+def ensure_topics(
+    bootstrap: str,
+    topics: list[str],
+    partitions: int = 3,
+    replication: int = 1,
+    min_insync: int = 1,
+    compacted: bool = False,
+) -> None:
+    """Create the topics that do not exist yet (existing ones are left as they are)."""
+    configs = {"min.insync.replicas": str(min_insync)}
+    if compacted:  # the latest record per key is kept for ever: a state snapshot, not a history
+        configs["cleanup.policy"] = "compact"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="attune-admin", request_timeout_ms=30_000)
     try:
         existing = set(admin.list_topics())
         new = [
-            NewTopic(name=t, num_partitions=partitions, replication_factor=replication)
+            NewTopic(name=t, num_partitions=partitions, replication_factor=replication, topic_configs=configs)
             for t in topics
             if t not in existing
         ]

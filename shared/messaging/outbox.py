@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextvars
 import socket
+import uuid
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from shared.events.catalog import EventSpec
+from shared.events.catalog import EventSpec, directory_topic
 from shared.events.envelope import Event
 from shared.messaging.tables import OutboxMessage
 
@@ -37,16 +38,23 @@ def emit(
         correlationid=(causation.correlationid if causation else None) or correlation_id.get(),
         causationid=causation.id if causation else None,
     )
+    payload, headers = event.to_json(), [[k, v.decode()] for k, v in event.headers()]
     session.add(
         OutboxMessage(
-            event_id=event.id,
-            event_type=event.type,
-            topic=spec.topic,
-            key=subject,
-            payload=event.to_json(),
-            headers=[[k, v.decode()] for k, v in event.headers()],
+            event_id=event.id, event_type=event.type, topic=spec.topic, key=subject, payload=payload, headers=headers
         )
     )
+    if spec.directory:  # the same event, keyed by entity on the compacted topic a projection rebuilds from
+        session.add(
+            OutboxMessage(
+                event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"attune-directory:{event.id}")),
+                event_type=event.type,
+                topic=directory_topic(spec.source),
+                key=f"{spec.name.split('.')[0]}:{subject}",
+                payload=payload,
+                headers=headers,
+            )
+        )
     session.info[_PENDING_WAKE] = True
     return event
 

@@ -138,7 +138,7 @@ def test_database_down_for_30_s_under_a_running_worker(kafka_bootstrap, kafka_na
         assert sorted(subjects) == sorted(f"c{n}" for n in range(6))  # each exactly once
         assert read_dead_letters(kafka_bootstrap, "feedback") == []
         _, report = _health(health_port)
-        assert set(report["loops"]) == {"relay", "consumer", "expiry"} and report["problems"] == []
+        assert set(report["loops"]) == {"relay", "consumer", "expiry", "escalation"} and report["problems"] == []
     finally:
         producer.close()
         worker.terminate()
@@ -220,3 +220,79 @@ def test_an_urgent_alert_that_arrives_before_its_clinician_is_parked_then_delive
     assert notice.to == "ada@practice.example" and notice.subject.startswith("URGENT")
     assert read_dead_letters(kafka_bootstrap, "notifications") == []
     runtime.engine.dispose()
+
+
+def test_a_fresh_notifications_database_rebuilds_the_directory_from_kafka(
+    kafka_bootstrap, kafka_namespace, tmp_path, mail
+):
+    """Notifications' database is lost. A fresh worker in the same consumer group (whose offsets are long past
+    the directory events) rebuilds clients and clinicians from the compacted directory topic, newest state
+    first, and the next invitation and alert go to the right addresses."""
+    import threading
+
+    from services.notifications.bootstrap import bootstrap as notifications_bootstrap
+    from services.notifications.deliveries import Dispatcher
+    from services.notifications.models import Contact
+    from services.notifications.smtp_channel import SmtpChannel
+    from services.scheduling.bootstrap import bootstrap as scheduling_bootstrap
+    from shared import worker
+    from shared.messaging.outbox import emit
+    from tests.support.apps import service_runtime
+
+    scheduling = service_runtime("scheduling", f"sqlite:///{tmp_path / 's.db'}", kafka_bootstrap)
+    relay, _ = worker.build(scheduling, scheduling_bootstrap(scheduling.settings, scheduling))
+    with scheduling.sessions() as s, s.begin():
+        emit(s, events.CLINICIAN_REGISTERED, ev.clinician(version=1), subject="k1")
+        emit(s, events.CLIENT_REGISTERED, ev.client(version=1), subject="c1")
+        emit(s, events.CLIENT_UPDATED, ev.client(email="jo.new@example.org", version=2), subject="c1")
+    assert relay.publish_pending() == 6  # three events, each also on the directory topic
+    relay.close()
+
+    def notifications(db: str):
+        runtime = service_runtime(
+            "notifications", f"sqlite:///{tmp_path / db}", kafka_bootstrap, smtp_port=mail.port, rate_per_second=100.0
+        )
+        _relay, loop = worker.build(runtime, notifications_bootstrap(runtime.settings, runtime))
+        return runtime, loop
+
+    def contacts(runtime) -> dict:
+        with runtime.sessions() as s:
+            return {c.id: c.email for c in s.query(Contact)}
+
+    def run(loop, until) -> None:
+        stop, deadline = threading.Event(), time.monotonic() + 60
+        while not until() and time.monotonic() < deadline:
+            loop.one_pass(stop)
+        assert until(), dict(loop.outcomes)
+
+    first, loop = notifications("n-lost.db")
+    run(loop, lambda: len(contacts(first)) == 2)
+    loop._close_clients()  # the first worker's offsets are committed past every directory event
+    first.engine.dispose()
+
+    fresh, loop = notifications("n-fresh.db")  # the database is gone; a new one, the same group
+    run(loop, lambda: contacts(fresh) == {"c1": "jo.new@example.org", "k1": "ada@practice.example"})
+    producer = make_producer(kafka_bootstrap, "fault-test")
+    for spec, data in ((events.QUESTIONNAIRE_ISSUED, ev.issued(datetime_in(72))), (events.ALERT_RAISED, ev.alert())):
+        event = ev.make(spec, data)
+        producer.send(topic_for("feedback"), key=b"c1", value=event.to_json().encode(), headers=event.headers()).get(30)
+    producer.close()
+    run(loop, lambda: loop.outcomes["handled"] >= 2 and loop.outcomes["parked"] == 0 and _due(fresh) == 2)
+    loop._close_clients()
+    Dispatcher(fresh.sessions, SmtpChannel(fresh.settings), fresh.settings).dispatch_once()
+    assert sorted(m.to for m in mail.messages()) == ["ada@practice.example", "jo.new@example.org"]
+    fresh.engine.dispose()
+    scheduling.engine.dispose()
+
+
+def datetime_in(hours: float):
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(hours=hours)
+
+
+def _due(runtime) -> int:
+    from services.notifications.models import Delivery
+
+    with runtime.sessions() as s:
+        return s.scalar(select(func.count()).select_from(Delivery).where(Delivery.template != "questionnaire_reminder"))

@@ -496,7 +496,7 @@ def test_an_alert_the_therapist_cannot_receive_goes_to_the_supervisor_saying_so(
     n = _with_supervisor(tmp_path, mail, oncall_address="oncall@practice.example")
     n.deliver(events.ALERT_RAISED, ev.alert("high", raised_at=NOW))  # not urgent: the therapist alone
     mail.handler.refuse_with = "550 5.1.1 Mailbox does not exist"
-    n.dispatch(NOW)
+    assert n.dispatcher.dispatch_once(NOW) == 1  # the therapist's notice: refused for good
     mail.handler.refuse_with = None
     n.dispatch(NOW + timedelta(minutes=1))
     told = {m.to: m.text() for m in mail.messages()}
