@@ -107,6 +107,9 @@ def run_guarded(
         try:
             one_pass(stop)
         except Exception as exc:  # noqa: BLE001 - a loop must outlive any one failure
+            if stop.is_set():
+                log.info("loop.stopped_mid_pass", loop=name, error=logs.safe_error(exc))
+                break
             delay = backoff.next()
             try:
                 details = describe(exc)

@@ -142,7 +142,7 @@ class Dispatcher:
     def one_pass(self, stop: threading.Event) -> None:
         """One pass of the worker's dispatcher loop (run by ``shared.loops.run_guarded``, which survives any
         failure: the ledger holds the state)."""
-        if self.dispatch_once() == 0:
+        if self.dispatch_once(stop=stop) == 0:
             stop.wait(0.5)
 
     def reclaim_stale(self, now: datetime) -> int:
@@ -198,12 +198,15 @@ class Dispatcher:
             session.refresh(delivery)
             return delivery
 
-    def dispatch_once(self, now: datetime | None = None) -> int:
-        """Send what is due at ``now``; returns how many deliveries were attempted."""
+    def dispatch_once(self, now: datetime | None = None, stop: threading.Event | None = None) -> int:
+        """Send what is due at ``now``; returns how many deliveries were attempted. Once ``stop`` is set no
+        further delivery is taken (the one in hand, if any, is finished first)."""
         now = now or utcnow()
         self.reclaim_stale(now)
         attempted = 0
         for delivery_id in self.due_ids(now):
+            if stop is not None and stop.is_set():
+                break
             delivery = self.claim(delivery_id, now)
             if delivery is None:
                 continue
@@ -213,7 +216,7 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - a template that cannot render never will: fail and report
                 self._finish(delivery, DeliveryStatus.FAILED, f"could not render: {type(exc).__name__}")
                 continue
-            self._throttle()
+            self._throttle(stop)
             try:
                 self.channel.send(message)
             except OperationalSendError as exc:
@@ -227,11 +230,11 @@ class Dispatcher:
                 self._finish(delivery, DeliveryStatus.SENT, None)
         return attempted
 
-    def _throttle(self) -> None:
+    def _throttle(self, stop: threading.Event | None = None) -> None:
         gap = 1.0 / self.settings.rate_per_second
         wait = self._last_send + gap - time.monotonic()
         if wait > 0:
-            time.sleep(wait)
+            (stop or threading.Event()).wait(wait)
         self._last_send = time.monotonic()
 
     def retry_window(self, delivery: Delivery) -> timedelta:

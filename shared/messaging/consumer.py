@@ -53,6 +53,10 @@ class _AlreadyProcessed(Exception):
     pass
 
 
+class _Stopping(Exception):
+    """Shutdown began during a retry pause: the record is left unfinished (not committed) for the next run."""
+
+
 @dataclass
 class RetryPolicy:
     max_attempts: int = 5
@@ -83,9 +87,11 @@ class ConsumerLoop:
     _ready: bool = False
     _consumer: object = field(default=None, repr=False)
     _dlq_producer: object = field(default=None, repr=False)
+    _stop: threading.Event | None = field(default=None, repr=False)
 
     def run(self, stop: threading.Event, health: Health | None = None) -> None:
         self._consumer = self._dlq_producer = None
+        self._stop = stop
         try:
             run_guarded("consumer", self.one_pass, stop, health)
         finally:
@@ -135,12 +141,14 @@ class ConsumerLoop:
                     self.process(record, dlq_producer)
                     done_offset = record.offset
                     finished += 1
-            except (InfrastructureUnavailable, KafkaError) as exc:
+            except (InfrastructureUnavailable, KafkaError, _Stopping) as exc:
                 consumer.seek(tp, record.offset)
                 for later_tp, later in batch[index + 1 :]:
                     consumer.seek(later_tp, later[0].offset)
                 if done_offset is not None:
                     consumer.commit({tp: OffsetAndMetadata(done_offset + 1, "", -1)})
+                if isinstance(exc, _Stopping):
+                    return finished
                 log.warning(
                     "consumer.waiting_for_infrastructure",
                     group=self.group,
@@ -201,7 +209,11 @@ class ConsumerLoop:
                     attempt=attempt,
                     error=logs.safe_error(exc),
                 )
-                time.sleep(self.retry.delay(attempt))
+                if self._stop is not None:
+                    if self._stop.wait(self.retry.delay(attempt)):
+                        raise _Stopping from exc
+                else:
+                    time.sleep(self.retry.delay(attempt))
             finally:
                 correlation_id.reset(token)
 
