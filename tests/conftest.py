@@ -67,6 +67,15 @@ def db_url(request, tmp_path):
     return create_database(request.getfixturevalue("postgres_admin_url"))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_database(request, tmp_path):
+    """A factory of fresh, empty databases, all on one backend (each test runs on both): ``new_database(name)``."""
+    if request.param == "sqlite":
+        return lambda name: f"sqlite:///{tmp_path / f'{name}.db'}"
+    admin = request.getfixturevalue("postgres_admin_url")
+    return lambda name: create_database(admin)
+
+
 @pytest.fixture
 def sqlite_urls(tmp_path):
     return {name: f"sqlite:///{tmp_path / f'{name}.db'}" for name in ("scheduling", "feedback", "notifications")}
@@ -84,5 +93,16 @@ def stack(kafka_bootstrap, kafka_namespace, sqlite_urls, mail):
     from tests.support.stack import Stack
 
     s = Stack(sqlite_urls, kafka_bootstrap, mail.port)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def postgres_stack(kafka_bootstrap, kafka_namespace, postgres_admin_url, mail):
+    """The whole system on PostgreSQL, the production database."""
+    from tests.support.stack import Stack
+
+    urls = {name: create_database(postgres_admin_url) for name in ("scheduling", "feedback", "notifications")}
+    s = Stack(urls, kafka_bootstrap, mail.port)
     yield s
     s.close()

@@ -7,6 +7,7 @@ import re
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import requests
 
 PHQ9_ALL_ZERO = {f"phq9.{i}": "0" for i in range(1, 10)}
@@ -76,7 +77,9 @@ def _submit(link: str, answers: dict) -> requests.Response:
     return browser.post(link, data={"csrf": csrf, **answers}, allow_redirects=True)
 
 
-def test_completed_session_to_therapist_alert(stack, mail):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_completed_session_to_therapist_alert(database, request, mail):
+    stack = request.getfixturevalue("stack" if database == "sqlite" else "postgres_stack")
     clinician, client = _register_and_complete(stack)
 
     invitations = mail.wait_for(lambda m: m.to == "jo.bloggs@example.org")

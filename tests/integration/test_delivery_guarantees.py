@@ -51,8 +51,8 @@ def _assignments(runtime) -> int:
         return s.scalar(select(func.count()).select_from(Assignment))
 
 
-def _feedback(tmp_path, bootstrap):
-    runtime = service_runtime("feedback", f"sqlite:///{tmp_path / 'feedback.db'}", bootstrap)
+def _feedback(url: str, bootstrap: str):
+    runtime = service_runtime("feedback", url, bootstrap)
     relay, loop = worker.build(runtime, feedback_bootstrap(runtime.settings, runtime))
     return runtime, relay, loop
 
@@ -69,8 +69,10 @@ def _drain(loop, until, timeout=60.0) -> None:
         producer.close()
 
 
-def test_duplicate_is_a_no_op_and_malformed_goes_to_dead_letters(kafka_bootstrap, kafka_namespace, tmp_path, capsys):
-    runtime, _relay, loop = _feedback(tmp_path, kafka_bootstrap)
+def test_duplicate_is_a_no_op_and_malformed_goes_to_dead_letters(
+    kafka_bootstrap, kafka_namespace, new_database, capsys
+):
+    runtime, _relay, loop = _feedback(new_database("feedback"), kafka_bootstrap)
     producer = make_producer(kafka_bootstrap, "test")
     first = ev.make(events.SESSION_COMPLETED, _completed("c1", "a1"), "c1")
     later = ev.make(events.SESSION_COMPLETED, _completed("c1", "a2"), "c1")
@@ -104,8 +106,8 @@ def test_duplicate_is_a_no_op_and_malformed_goes_to_dead_letters(kafka_bootstrap
     producer.close()
 
 
-def test_dead_letter_replay_processes_once_the_cause_is_fixed(kafka_bootstrap, kafka_namespace, tmp_path):
-    runtime, _relay, loop = _feedback(tmp_path, kafka_bootstrap)
+def test_dead_letter_replay_processes_once_the_cause_is_fixed(kafka_bootstrap, kafka_namespace, new_database):
+    runtime, _relay, loop = _feedback(new_database("feedback"), kafka_bootstrap)
     loop.park_timeout = timedelta(0)  # an event for an unknown client waits no time at all here
     producer = make_producer(kafka_bootstrap, "test")
     orphan = ev.make(events.SESSION_COMPLETED, _completed("c9", "a9"), "c9")
@@ -171,7 +173,7 @@ def test_events_committed_while_kafka_is_down_arrive_once_it_is_back(own_broker,
     thread.join(timeout=20)
     assert relay.published == 3  # the two events, and client.registered's copy on the directory topic
 
-    feedback, _r, loop = _feedback(tmp_path, node.bootstrap)
+    feedback, _r, loop = _feedback(f"sqlite:///{tmp_path / 'feedback.db'}", node.bootstrap)
     _drain(loop, lambda: _assignments(feedback) == 1)
     assert _assignments(feedback) == 1
 
@@ -190,11 +192,11 @@ def test_events_committed_while_kafka_is_down_arrive_once_it_is_back(own_broker,
 
 
 def test_an_outbox_row_that_can_never_be_sent_is_parked_and_later_rows_keep_flowing(
-    kafka_bootstrap, kafka_namespace, tmp_path, capsys
+    kafka_bootstrap, kafka_namespace, new_database, capsys
 ):
     from shared.messaging import outbox_cli
 
-    url = f"sqlite:///{tmp_path / 'scheduling.db'}"
+    url = new_database("scheduling")
     scheduling = service_runtime("scheduling", url, kafka_bootstrap)
     relay, _ = worker.build(scheduling, scheduling_bootstrap(scheduling.settings, scheduling))
     with scheduling.sessions() as s, s.begin():

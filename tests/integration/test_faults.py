@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 
 from services.feedback.models import Assignment
 from shared.events import catalog as events
@@ -149,13 +149,13 @@ def test_database_down_for_30_s_under_a_running_worker(kafka_bootstrap, kafka_na
 
 
 def test_a_null_record_is_dead_lettered_as_malformed_and_the_partition_keeps_flowing(
-    kafka_bootstrap, kafka_namespace, tmp_path
+    kafka_bootstrap, kafka_namespace, new_database
 ):
     from services.feedback.bootstrap import bootstrap
     from shared import worker
     from tests.support.apps import service_runtime
 
-    runtime = service_runtime("feedback", f"sqlite:///{tmp_path / 'f.db'}", kafka_bootstrap)
+    runtime = service_runtime("feedback", new_database("feedback"), kafka_bootstrap)
     _relay, loop = worker.build(runtime, bootstrap(runtime.settings, runtime))
     producer = make_producer(kafka_bootstrap, "fault-test")
     producer.send(topic_for("scheduling"), key=b"c0", value=None).get(timeout=30)
@@ -176,7 +176,7 @@ def test_a_null_record_is_dead_lettered_as_malformed_and_the_partition_keeps_flo
 
 
 def test_an_urgent_alert_that_arrives_before_its_clinician_is_parked_then_delivered(
-    kafka_bootstrap, kafka_namespace, tmp_path, mail
+    kafka_bootstrap, kafka_namespace, new_database, mail
 ):
     """alert.raised (feedback's topic) reaches notifications before clinician.registered (scheduling's topic):
     the alert waits in the database, is not dead-lettered, and the therapist is emailed once the clinician's
@@ -189,7 +189,7 @@ def test_an_urgent_alert_that_arrives_before_its_clinician_is_parked_then_delive
     from tests.support.apps import service_runtime
 
     runtime = service_runtime(
-        "notifications", f"sqlite:///{tmp_path / 'n.db'}", kafka_bootstrap, smtp_port=mail.port, rate_per_second=100.0
+        "notifications", new_database("notifications"), kafka_bootstrap, smtp_port=mail.port, rate_per_second=100.0
     )
     _relay, loop = worker.build(runtime, bootstrap(runtime.settings, runtime))
     producer = make_producer(kafka_bootstrap, "fault-test")
@@ -223,7 +223,7 @@ def test_an_urgent_alert_that_arrives_before_its_clinician_is_parked_then_delive
 
 
 def test_a_fresh_notifications_database_rebuilds_the_directory_from_kafka(
-    kafka_bootstrap, kafka_namespace, tmp_path, mail
+    kafka_bootstrap, kafka_namespace, new_database, mail
 ):
     """Notifications' database is lost. A fresh worker in the same consumer group (whose offsets are long past
     the directory events) rebuilds clients and clinicians from the compacted directory topic, newest state
@@ -239,7 +239,7 @@ def test_a_fresh_notifications_database_rebuilds_the_directory_from_kafka(
     from shared.messaging.outbox import emit
     from tests.support.apps import service_runtime
 
-    scheduling = service_runtime("scheduling", f"sqlite:///{tmp_path / 's.db'}", kafka_bootstrap)
+    scheduling = service_runtime("scheduling", new_database("scheduling"), kafka_bootstrap)
     relay, _ = worker.build(scheduling, scheduling_bootstrap(scheduling.settings, scheduling))
     with scheduling.sessions() as s, s.begin():
         emit(s, events.CLINICIAN_REGISTERED, ev.clinician(version=1), subject="k1")
@@ -250,7 +250,7 @@ def test_a_fresh_notifications_database_rebuilds_the_directory_from_kafka(
 
     def notifications(db: str):
         runtime = service_runtime(
-            "notifications", f"sqlite:///{tmp_path / db}", kafka_bootstrap, smtp_port=mail.port, rate_per_second=100.0
+            "notifications", new_database(db), kafka_bootstrap, smtp_port=mail.port, rate_per_second=100.0
         )
         _relay, loop = worker.build(runtime, notifications_bootstrap(runtime.settings, runtime))
         return runtime, loop
@@ -265,12 +265,12 @@ def test_a_fresh_notifications_database_rebuilds_the_directory_from_kafka(
             loop.one_pass(stop)
         assert until(), dict(loop.outcomes)
 
-    first, loop = notifications("n-lost.db")
+    first, loop = notifications("notifications-lost")
     run(loop, lambda: len(contacts(first)) == 2)
     loop._close_clients()  # the first worker's offsets are committed past every directory event
     first.engine.dispose()
 
-    fresh, loop = notifications("n-fresh.db")  # the database is gone; a new one, the same group
+    fresh, loop = notifications("notifications-fresh")  # the database is gone; a new one, the same group
     run(loop, lambda: contacts(fresh) == {"c1": "jo.new@example.org", "k1": "ada@practice.example"})
     producer = make_producer(kafka_bootstrap, "fault-test")
     for spec, data in ((events.QUESTIONNAIRE_ISSUED, ev.issued(datetime_in(72))), (events.ALERT_RAISED, ev.alert())):
@@ -371,3 +371,68 @@ def test_sigterm_stops_a_busy_worker_within_10_s_and_nothing_is_lost_or_sent_twi
         flagged = conn.scalar(select(func.count()).select_from(Delivery).where(Delivery.possible_duplicate.is_(True)))
     assert flagged == 0
     engine.dispose()
+
+
+def test_relay_leadership_is_proven_again_after_postgresql_restarts(kafka_bootstrap, kafka_namespace, own_postgres):
+    """Two relays share a PostgreSQL database; one leads (advisory lock). PostgreSQL restarts under them: the
+    lock died with its connection, so the old leader must not go on believing it leads. Afterwards exactly one
+    relay leads and everything committed is published."""
+    import threading
+
+    from services.scheduling.bootstrap import bootstrap
+    from shared import worker
+    from shared.messaging.outbox import emit
+    from shared.messaging.tables import OutboxMessage
+    from tests.support.apps import service_runtime
+
+    server, admin = own_postgres
+    url = create_database(admin)
+    runtimes = [service_runtime("scheduling", url, kafka_bootstrap) for _ in range(2)]
+    relays = [worker.build(r, bootstrap(r.settings, r), poll_interval=0.2)[0] for r in runtimes]
+    stop = threading.Event()
+    threads = [threading.Thread(target=r.run, args=(stop,), daemon=True) for r in relays]
+
+    def leaders() -> int:
+        return sum(r._lock_conn is not None for r in relays)
+
+    def advisory_locks() -> int:
+        engine = create_engine(admin)
+        try:
+            with engine.connect() as conn:
+                return conn.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"))
+        finally:
+            engine.dispose()
+
+    def publish(first: int) -> None:
+        with runtimes[0].sessions() as s, s.begin():
+            for n in range(first, first + 5):
+                emit(s, events.CLINICIAN_REGISTERED, ev.clinician(f"k{n}"), subject=f"k{n}")
+
+    def unpublished() -> int:
+        with runtimes[0].sessions() as s:
+            return s.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.published_at.is_(None)))
+
+    try:
+        threads[0].start()
+        _wait(lambda: leaders() == 1, 30, "the first relay to lead")
+        threads[1].start()
+        time.sleep(2)
+        assert leaders() == 1 and relays[1]._lock_conn is None  # the second one waits its turn
+        publish(0)
+        _wait(lambda: unpublished() == 0, 60, "the first events to be published")
+
+        server.halt()
+        time.sleep(3)
+        server.resume()
+        for r in runtimes:
+            r.engine.dispose()
+        _wait(lambda: (publish(5), True)[1], 60, "the database to take writes again")
+        _wait(lambda: unpublished() == 0, 90, "the events committed after the restart to be published")
+        time.sleep(3)  # several passes: a relay clinging to a dead lock would show now
+        assert leaders() == 1 and advisory_locks() == 1
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=20)
+        for r in runtimes:
+            r.engine.dispose()
