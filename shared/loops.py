@@ -89,7 +89,11 @@ def describe(exc: BaseException) -> dict:
     """An error as it may be logged: its type and the frames it passed through, never its message."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = " <- ".join(f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno} {f.name}" for f in reversed(frames[-12:]))
-    return {"error": logs.safe_error(exc), "frames": where}
+    error = logs.safe_error(exc)
+    cause = getattr(exc, "cause", None)  # e.g. InfrastructureUnavailable: say what was unavailable
+    if isinstance(cause, BaseException):
+        error = f"{error}: {logs.safe_error(cause)}"
+    return {"error": error, "frames": where}
 
 
 def run_guarded(
