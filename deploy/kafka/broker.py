@@ -210,12 +210,25 @@ def start_cluster(directory: Path, base_port: int = 19092) -> list[Node]:
 
 
 def _alive(node: Node) -> bool:
+    """Whether the node's broker process is running. A broker this process started and that has died is a
+    zombie until reaped, and signal 0 still reaches a zombie: reap it first, and treat zombies as dead."""
     try:
         pid = int(node.pid_file.read_text())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+    except (FileNotFoundError, ValueError):
         return False
-    return True
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False  # it had exited: now reaped
+    except ChildProcessError:
+        pass  # not our child (started by another process): signal 0 below tells
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True
 
 
 def stop(directory: Path, timeout: float = 30.0) -> None:
