@@ -53,24 +53,15 @@ ALERT_NOTICE = Kind(
     urgent_prefix=True,
     retry_class="alert",
 )
-APPOINTMENT_CONFIRMATION = Kind(
-    rules.CONFIRMATION,
-    "Your appointment is booked",
-    timing="after the grace period (NOTIFY_GRACE_MINUTES)",
-    still_wanted=rules.appointment_message_wanted,
-)
-APPOINTMENT_CHANGE = Kind(
-    rules.CHANGE,
-    "Your appointment has changed",
-    timing="after the grace period (NOTIFY_GRACE_MINUTES)",
-    still_wanted=rules.appointment_message_wanted,
-)
-APPOINTMENT_CANCELLATION = Kind(
-    rules.CANCELLATION,
-    "Your appointment is cancelled",
-    timing="after the grace period (NOTIFY_GRACE_MINUTES)",
-    still_wanted=rules.appointment_message_wanted,
-)
+def _appointment_message(name: str, subject: str) -> Kind:
+    """Confirmation, change and cancellation: coalesced over the grace period, with an .ics attached."""
+    timing = "after the grace period (NOTIFY_GRACE_MINUTES)"
+    return Kind(name, subject, timing=timing, still_wanted=rules.appointment_message_wanted)
+
+
+APPOINTMENT_CONFIRMATION = _appointment_message(rules.CONFIRMATION, "Your appointment is booked")
+APPOINTMENT_CHANGE = _appointment_message(rules.CHANGE, "Your appointment has changed")
+APPOINTMENT_CANCELLATION = _appointment_message(rules.CANCELLATION, "Your appointment is cancelled")
 APPOINTMENT_REMINDER = Kind(
     "appointment_reminder",
     "Reminder: your appointment",

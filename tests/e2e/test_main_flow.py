@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from tests.support.topics import events_on
+
 PHQ9_ALL_ZERO = {f"phq9.{i}": "0" for i in range(1, 10)}
 
 
@@ -146,10 +148,8 @@ def test_an_undeliverable_questionnaire_shows_up_for_the_front_desk(stack, mail)
 
 
 def test_completing_emits_exactly_one_session_completed_with_its_number(stack):
-    from kafka import KafkaConsumer, TopicPartition
 
     from shared.events.catalog import topic_for
-    from shared.events.envelope import Event
 
     clinician, client = _register_and_complete(stack, "sam@example.org", "dr.s@practice.example")
     h = stack.headers()
@@ -160,17 +160,7 @@ def test_completing_emits_exactly_one_session_completed_with_its_number(stack):
     )  # completing twice is refused, and emits nothing
     stack.settle()
 
-    probe = KafkaConsumer(bootstrap_servers=stack.bootstrap, group_id=None, enable_auto_commit=False)
-    topic = topic_for("scheduling")
-    tps = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic)]
-    probe.assign(tps)
-    probe.seek_to_beginning(*tps)
-    end = probe.end_offsets(tps)
-    events = []
-    while any(probe.position(tp) < end[tp] for tp in tps):
-        for records in probe.poll(timeout_ms=1000).values():
-            events += [Event.from_json(r.value) for r in records]
-    probe.close()
+    events = events_on(stack.bootstrap, topic_for("scheduling"))
     completed = [e for e in events if e.type == "attune.scheduling.session.completed"]
     assert [e.data["session_number"] for e in completed] == [1, 2]
     assert [e.data["appointment_id"] for e in completed][1] == second["id"]

@@ -9,7 +9,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from sqlalchemy import func, select
 
@@ -30,6 +29,7 @@ from shared.messaging.tables import OutboxMessage
 from tests.support import events as ev
 from tests.support.apps import service_runtime
 from tests.support.ports import free_port
+from tests.support.topics import events_on
 
 
 def _client(client_id: str) -> dict:
@@ -178,15 +178,7 @@ def test_events_committed_while_kafka_is_down_arrive_once_it_is_back(own_broker,
     assert _assignments(feedback) == 1
 
     # The record is on the topic exactly once, in commit order after client.registered.
-    probe = KafkaConsumer(bootstrap_servers=node.bootstrap, group_id=None, enable_auto_commit=False)
-    tps = [TopicPartition(topic_for("scheduling"), p) for p in probe.partitions_for_topic(topic_for("scheduling"))]
-    probe.assign(tps)
-    probe.seek_to_beginning(*tps)
-    ids = []
-    for _ in range(20):
-        for records in probe.poll(timeout_ms=500).values():
-            ids += [Event.from_json(r.value).id for r in records]
-    probe.close()
+    ids = [e.id for e in events_on(node.bootstrap, topic_for("scheduling"))]
     assert ids.count(completed.id) == 1
     assert len(ids) == 2
 

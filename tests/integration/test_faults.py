@@ -12,19 +12,18 @@ import urllib.error
 import urllib.request
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import create_engine, func, select, text
 
 from services.feedback.models import Assignment
 from shared.events import catalog as events
 from shared.events.catalog import topic_for
-from shared.events.envelope import Event
 from shared.messaging.deadletter import read_dead_letters
 from shared.messaging.kafka_clients import make_producer
 from shared.migrate import upgrade
 from tests.support import events as ev
 from tests.support.pg import PostgresServer, create_database
 from tests.support.ports import free_port
+from tests.support.topics import events_on
 
 OUTAGE_SECONDS = 30
 
@@ -74,19 +73,7 @@ def _publish(producer, client_number: int) -> None:
 
 
 def _issued_on_the_topic(bootstrap: str) -> list[str]:
-    probe = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
-    try:
-        topic = topic_for("feedback")
-        tps = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic) or []]
-        probe.assign(tps)
-        probe.seek_to_beginning(*tps)
-        ids = []
-        for _ in range(10):
-            for records in probe.poll(timeout_ms=500).values():
-                ids += [Event.from_json(r.value).subject for r in records]
-        return ids
-    finally:
-        probe.close()
+    return [e.subject for e in events_on(bootstrap, topic_for("feedback"))]
 
 
 def test_database_down_for_30_s_under_a_running_worker(kafka_bootstrap, kafka_namespace, own_postgres, tmp_path):
