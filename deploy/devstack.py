@@ -36,20 +36,24 @@ def seed_once() -> dict | None:
         if session.scalar(select(Clinician.id).limit(1)):
             return None
         ids = seed_demo(session)
-        # One session that has just finished, so the walkthrough starts with a questionnaire in the mail sink.
+        # One session that has just finished, so the walkthrough starts with a questionnaire in the mail sink:
+        # the latest hour before now that the demo calendar leaves free (the demo day has other sessions).
         now = utcnow()
-        walk_in = appts.book(
-            session,
-            appts.BookingRequest(
+        for hours_back in range(12):
+            request = appts.BookingRequest(
                 client_id=ids["clients"][0],
                 clinician_id=ids["clinicians"][0],
                 type_id="individual",
-                starts_at=now - timedelta(minutes=55),
+                starts_at=now - timedelta(minutes=55 + 60 * hours_back),
                 override_reason="demo: a session that has just ended",
-            ),
-            now,
-            by="demo",
-        )
+            )
+            try:
+                walk_in = appts.book(session, request, now, by="demo")
+                break
+            except appts.BookingConflict:
+                continue
+        else:
+            raise RuntimeError("the demo calendar has no free hour in the last twelve")
         appts.complete(session, walk_in.id, now, by="demo")
     runtime.engine.dispose()
     return ids
@@ -87,6 +91,16 @@ def main() -> int:
     if own_broker:
         _step("starting the Kafka broker (var/kafka, 127.0.0.1:9092)")
         broker.start_single(Path("var/kafka"), 9092, 9093)
+    try:
+        return _run(env, ensure_all_topics, upgrade)
+    finally:  # whatever failed after the broker started, it does not outlive this command
+        if own_broker:
+            _step("stopping the Kafka broker")
+            broker.stop(Path("var/kafka"))
+
+
+def _run(env: dict, ensure_all_topics, upgrade) -> int:
+    """Topics, migrations, demo data, then the services, workers and mail sink under honcho until Ctrl-C."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     ensure_all_topics(bootstrap)
     for service in ("scheduling", "feedback", "notifications"):
@@ -132,10 +146,6 @@ Open the mail sink: a questionnaire invitation for the demo session is on its wa
     except KeyboardInterrupt:
         honcho.send_signal(signal.SIGINT)
         return honcho.wait(timeout=30)
-    finally:
-        if own_broker:
-            _step("stopping the Kafka broker")
-            broker.stop(Path("var/kafka"))
 
 
 if __name__ == "__main__":
