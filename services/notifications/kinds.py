@@ -53,6 +53,8 @@ ALERT_NOTICE = Kind(
     urgent_prefix=True,
     retry_class="alert",
 )
+
+
 def _appointment_message(name: str, subject: str) -> Kind:
     """Confirmation, change and cancellation: coalesced over the grace period, with an .ics attached."""
     timing = "after the grace period (NOTIFY_GRACE_MINUTES)"
