@@ -13,8 +13,9 @@ settings object (or a value from one) by the composition root.
 | ``<SERVICE>_OUTBOX_WAKE_PORT`` | loopback UDP port that wakes the relay after a commit (0: timer only) | 7101-7103 |
 | ``<SERVICE>_WORKER_HEALTH_PORT`` | the worker's loopback health endpoint (503 with reasons; 0: off) | 7201-7203 |
 | ``WORKER_STALL_SECONDS`` | a worker loop with no progress for this long makes the worker unhealthy | 300 |
-| ``KAFKA_PARTITIONS``, ``KAFKA_REPLICATION_FACTOR``, | topics a worker creates at start (a three-broker | 6, 1, 1 |
-| ``KAFKA_MIN_INSYNC_REPLICAS`` | cluster: 6, 3, 2); existing topics are left alone | |
+| ``KAFKA_PARTITIONS`` | partitions of the topics a worker creates at start (existing ones are left alone) | 6 |
+| ``KAFKA_REPLICATION_FACTOR`` | copies of each of those topics (a three-broker cluster: 3) | 1 |
+| ``KAFKA_MIN_INSYNC_REPLICAS`` | copies that must acknowledge a write (a three-broker cluster: 2) | 1 |
 | ``ATTUNE_ENV`` | ``production`` refuses to start with unsafe settings | ``development`` |
 | ``PARK_TIMEOUT_HOURS`` | an event waiting for an entity from another topic is dead-lettered after this | 24 |
 | ``<SERVICE>_SECRET_KEY`` / ``ATTUNE_SECRET_KEY`` | Flask session and form signing | a development value |

@@ -98,13 +98,8 @@ class EventSpec:
         return self.data_class(**loaded)
 
 
-def namespace() -> str:
-    """Topic and consumer-group prefix: ``attune`` unless a deployment (or a test) sets its own."""
-    return kafka_namespace()
-
-
 def topic_for(source: str) -> str:
-    return f"{namespace()}.{source}"
+    return f"{kafka_namespace()}.{source}"
 
 
 def directory_topic(source: str) -> str:
@@ -113,11 +108,11 @@ def directory_topic(source: str) -> str:
 
 
 def dead_letter_topic(group: str) -> str:
-    return f"{namespace()}.dlq.{group}"
+    return f"{kafka_namespace()}.dlq.{group}"
 
 
 def group_id(service: str) -> str:
-    return f"{namespace()}.{service}"
+    return f"{kafka_namespace()}.{service}"
 
 
 # --- scheduling ---

@@ -7,15 +7,10 @@ import inspect
 
 import pytest
 
-from services.feedback.settings import FeedbackSettings
-from services.notifications.settings import NotificationsSettings
-from services.scheduling.settings import SchedulingSettings
 from shared.events import catalog as events
 from shared.events.catalog import topic_for
 from shared.runtime import Runtime
-from tests.support.apps import BOOTSTRAPS
-
-SETTINGS = {"scheduling": SchedulingSettings, "feedback": FeedbackSettings, "notifications": NotificationsSettings}
+from tests.support.apps import BOOTSTRAPS, SETTINGS
 
 
 @pytest.fixture(params=sorted(BOOTSTRAPS))
