@@ -1,5 +1,5 @@
 # The commands the README shows.
-.PHONY: setup dev test test-fast lint format bench clean
+.PHONY: setup dev test test-fast lint format bench clean otp
 
 setup:            ## install everything (system packages if missing, .venv, Kafka jars)
 	bash deploy/bootstrap.sh
@@ -25,6 +25,9 @@ bench: setup      ## speed and alert-accuracy figures, written to docs/
 	.venv/bin/pip install -q -e '.[dev,bench]'
 	.venv/bin/python -m bench.availability
 	.venv/bin/python -m bench.alert_accuracy
+
+otp:              ## a demo account's current one-time code: make otp USER=ada
+	.venv/bin/python -m deploy.keycloak.server otp $(USER)
 
 clean:
 	rm -rf var .pytest_cache

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything Attune needs on a fresh Debian machine, idempotently:
-#   system packages (PostgreSQL, Chromium) when missing, a virtualenv with the project, the Kafka jars.
+#   system packages (PostgreSQL, Chromium) when missing, a virtualenv with the project, the Kafka jars and
+#   Keycloak (both from Maven Central).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,4 +33,9 @@ fi
 if ! ls deploy/kafka/lib/kafka_2.13-*.jar >/dev/null 2>&1; then
   echo "==> fetching the Kafka broker jars with Maven"
   .venv/bin/python -m deploy.kafka.broker fetch
+fi
+
+if [ ! -x deploy/keycloak/dist/keycloak-*/bin/kc.sh ] 2>/dev/null && ! ls deploy/keycloak/dist/keycloak-*/bin/kc.sh >/dev/null 2>&1; then
+  echo "==> fetching Keycloak (the embedded identity provider) with Maven"
+  .venv/bin/python -m deploy.keycloak.server fetch
 fi

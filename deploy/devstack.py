@@ -1,8 +1,9 @@
 """``make dev``: the whole system on one machine with embedded defaults.
 
-Starts the Kafka broker (unless KAFKA_BOOTSTRAP_SERVERS points elsewhere), creates the topics, migrates the
-three databases, loads demo data once, then runs the mail sink, the three web apps and their workers under
-honcho and prints where everything is. Ctrl-C stops it all, the broker last.
+Starts the Kafka broker (unless KAFKA_BOOTSTRAP_SERVERS points elsewhere) and Keycloak (unless OIDC_ISSUER
+points elsewhere), creates the topics, migrates the three databases, loads demo data and demo staff accounts
+once, then runs the mail sink, the three web apps and their workers under honcho and prints where everything
+is. Ctrl-C stops it all, the broker and Keycloak last.
 """
 
 from __future__ import annotations
@@ -59,17 +60,26 @@ def seed_once() -> dict | None:
     return ids
 
 
-def first_clinician_id() -> str | None:
-    from services.scheduling.cli import DEMO_CLINICIANS
+def clinician_ids() -> dict[str, str]:
+    """Demo clinicians' ids by email (the demo staff accounts carry them as their clinician id)."""
     from services.scheduling.models import Clinician
     from services.scheduling.settings import SchedulingSettings
     from shared.runtime import Runtime
 
     runtime = Runtime.build(SchedulingSettings.from_env(wake_port=None))
     with runtime.sessions() as session:
-        found = session.scalar(select(Clinician.id).where(Clinician.email == DEMO_CLINICIANS[0][1]))
+        found = dict(session.execute(select(Clinician.email, Clinician.id)).tuples())
     runtime.engine.dispose()
     return found
+
+
+def demo_accounts(server) -> None:
+    """The demo staff accounts in the local Keycloak realm (left alone when they exist)."""
+    from deploy.keycloak import server as keycloak
+    from deploy.keycloak.demo import DEMO_USERS, user_representation
+
+    ids = clinician_ids()
+    keycloak.import_users(server, [user_representation(u, ids.get(u.clinician_email or "")) for u in DEMO_USERS])
 
 
 def main() -> int:
@@ -84,22 +94,32 @@ def main() -> int:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
 
     from deploy.kafka import broker
+    from deploy.keycloak import server as keycloak
     from shared.events.catalog import ensure_all_topics
     from shared.migrate import upgrade
 
     own_broker = "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
-    if own_broker:
-        _step("starting the Kafka broker (var/kafka, 127.0.0.1:9092)")
-        broker.start_single(Path("var/kafka"), 9092, 9093)
+    own_keycloak = "OIDC_ISSUER" not in os.environ
     try:
-        return _run(env, ensure_all_topics, upgrade)
-    finally:  # whatever failed after the broker started, it does not outlive this command
+        if own_broker:
+            _step("starting the Kafka broker (var/kafka, 127.0.0.1:9092)")
+            broker.start_single(Path("var/kafka"), 9092, 9093)
+        idp = None
+        if own_keycloak:
+            _step("starting Keycloak, the staff sign-in (var/keycloak, 127.0.0.1:8180)")
+            urls = {name: f"http://127.0.0.1:{8001 + i}" for i, name in enumerate(keycloak.SERVICES)}
+            idp = keycloak.start(Path("var/keycloak"), 8180, public_urls=urls, smtp_port=int(os.environ["SMTP_PORT"]))
+        return _run(env, ensure_all_topics, upgrade, idp)
+    finally:  # whatever failed after they started, they do not outlive this command
+        if own_keycloak:
+            _step("stopping Keycloak")
+            keycloak.stop(Path("var/keycloak"))
         if own_broker:
             _step("stopping the Kafka broker")
             broker.stop(Path("var/kafka"))
 
 
-def _run(env: dict, ensure_all_topics, upgrade) -> int:
+def _run(env: dict, ensure_all_topics, upgrade, idp) -> int:
     """Topics, migrations, demo data, then the services, workers and mail sink under honcho until Ctrl-C."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     ensure_all_topics(bootstrap)
@@ -109,30 +129,30 @@ def _run(env: dict, ensure_all_topics, upgrade) -> int:
     seeded = seed_once()
     _step("demo data loaded" if seeded else "demo data already present")
 
-    from shared.auth import issue_token
-    from shared.config import auth_secret
-
-    secret = auth_secret()
-    desk = issue_token(secret, "demo-frontdesk", "frontdesk")
-    therapist = issue_token(secret, "demo-clinician", "clinician", first_clinician_id())
+    if idp is not None:
+        demo_accounts(idp)
+    issuer = idp.issuer if idp else os.environ["OIDC_ISSUER"]
     print(
         f"""
 Attune is starting:
+  front desk         http://127.0.0.1:8001/desk/day
+  therapist          http://127.0.0.1:8002/dashboard
+  delivery log       http://127.0.0.1:8003/admin/deliveries
   scheduling API     http://127.0.0.1:8001/docs   (OpenAPI: /openapi.json)
-  feedback           http://127.0.0.1:8002/q/<token>  (links arrive by email)
-  notifications      http://127.0.0.1:8003/healthz
   mail sink          http://127.0.0.1:8090/   (SMTP on 127.0.0.1:{os.environ["SMTP_PORT"]}, files in var/mail)
   Kafka              {bootstrap}
+  Keycloak           {issuer}
 
-Front desk (opens the day calendar, signed in for 12 h):
-  http://127.0.0.1:8001/login?token={desk}&next=/desk/day
+Demo staff (this machine's demo realm only; sign in on any page above):
+  desk  / demo-desk-password-1    front desk
+  ada   / demo-ada-password-1     clinician (Dr Ada Okafor), one-time code: make otp USER=ada
+  sam   / demo-sam-password-1     supervisor (Sam Lindqvist), one-time code: make otp USER=sam
+  admin / demo-admin-password-1   practice admin, one-time code: make otp USER=admin
 
-Therapist dashboard (Dr Ada Okafor's caseload, signed in for 12 h):
-  http://127.0.0.1:8002/login?token={therapist}&next=/dashboard
-
-A front-desk token for the API (valid 12 h):
-  export TOKEN={desk}
-  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8001/api/appointments
+An API access token (front desk, valid 5 minutes; the dev-only direct-grant client):
+  curl -s -d grant_type=password -d client_id=attune-dev-cli -d username=desk -d password=demo-desk-password-1 \\
+      {issuer}/protocol/openid-connect/token
+  curl -H "Authorization: Bearer <access_token>" http://127.0.0.1:8001/api/appointments
 
 Open the mail sink: a questionnaire invitation for the demo session is on its way. Ctrl-C stops everything.
 """,

@@ -19,7 +19,14 @@ settings object (or a value from one) by the composition root.
 | ``ATTUNE_ENV`` | ``production`` refuses to start with unsafe settings | ``development`` |
 | ``PARK_TIMEOUT_HOURS`` | an event waiting for an entity from another topic is dead-lettered after this | 24 |
 | ``<SERVICE>_SECRET_KEY`` / ``ATTUNE_SECRET_KEY`` | Flask session and form signing | a development value |
-| ``ATTUNE_AUTH_SECRET`` | signs staff tokens (stand-in sign-in) | a development value |
+| ``OIDC_ISSUER`` | the staff identity provider (OpenID Connect issuer URL) | the embedded Keycloak's ``attune`` realm |
+| ``OIDC_CLIENT_ID`` / ``OIDC_CLIENT_SECRET`` | this service's OIDC client | ``attune-<service>`` / dev value |
+| ``OIDC_AUDIENCE`` | the audience every bearer access token must carry | ``attune`` |
+| ``OIDC_ROLES_CLAIM`` | the claim (dotted path) listing a user's roles or groups | ``roles`` |
+| ``OIDC_ROLE_MAP`` | provider role or group = Attune role, comma separated (``sg-x=clinician``) | the four roles |
+| ``OIDC_CLINICIAN_CLAIM`` | the claim carrying a clinician's id in scheduling | ``clinician_id`` |
+| ``STAFF_SESSION_IDLE_MINUTES`` / ``..._MAX_HOURS`` | a page sign-in ends when idle this long / this old | 30 / 12 |
+| ``ATTUNE_PROXY_HOPS`` | TLS-terminating proxies in front of the services (trusted ``X-Forwarded-*`` hops) | 0 |
 | ``ATTUNE_LINK_SECRET`` | signs reminder and unsubscribe links (written by notifications) | a development value |
 | ``<SERVICE>_PUBLIC_URL`` | each service's public base URL, used in emails and links | ``http://127.0.0.1:800N`` |
 """
@@ -39,7 +46,9 @@ DEFAULT_WAKE_PORTS = {"scheduling": 7101, "feedback": 7102, "notifications": 710
 DEFAULT_HEALTH_PORTS = {"scheduling": 7201, "feedback": 7202, "notifications": 7203}
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEV_SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105 - development defaults; production sets its own
-DEV_AUTH_SECRET = "dev-only-auth-secret-change-me"  # noqa: S105
+DEV_OIDC_CLIENT_SECRET = "dev-only-oidc-client-secret"  # noqa: S105 - the embedded dev realm
+DEFAULT_OIDC_ISSUER = "http://127.0.0.1:8180/realms/attune"
+ROLES = ("frontdesk", "clinician", "supervisor", "admin")
 DEV_LINK_SECRET = "dev-only-link-secret-change-me"  # noqa: S105
 
 
@@ -69,8 +78,15 @@ def kafka_bootstrap(env: Mapping[str, str] | None = None) -> str:
     return (os.environ if env is None else env).get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
 
 
-def auth_secret(env: Mapping[str, str] | None = None) -> str:
-    return (os.environ if env is None else env).get("ATTUNE_AUTH_SECRET", DEV_AUTH_SECRET)
+def role_map(raw: str) -> dict[str, str]:
+    """``"sg-therapists=clinician,desk=frontdesk"`` -> a mapping; the four role names always map to themselves."""
+    mapping = {role: role for role in ROLES}
+    for pair in csv_list(raw):
+        name, _, role = pair.partition("=")
+        if role.strip() not in ROLES:
+            raise ValueError(f"OIDC_ROLE_MAP: {role.strip()!r} is not one of {', '.join(ROLES)}")
+        mapping[name.strip()] = role.strip()
+    return mapping
 
 
 def csv_list(raw: str) -> list[str]:
@@ -85,7 +101,16 @@ class CommonSettings:
     kafka_bootstrap: str = DEFAULT_BOOTSTRAP
     wake_port: int | None = None
     secret_key: str = DEV_SECRET_KEY
-    auth_secret: str = DEV_AUTH_SECRET
+    oidc_issuer: str = DEFAULT_OIDC_ISSUER
+    oidc_client_id: str = ""  # "attune-<service>" when empty
+    oidc_client_secret: str = DEV_OIDC_CLIENT_SECRET
+    oidc_audience: str = "attune"
+    oidc_roles_claim: str = "roles"
+    oidc_role_map: dict[str, str] = field(default_factory=lambda: role_map(""))
+    oidc_clinician_claim: str = "clinician_id"
+    session_idle_minutes: float = 30.0
+    session_max_hours: float = 12.0
+    proxy_hops: int = 0
     link_secret: str = DEV_LINK_SECRET
     public_urls: dict[str, str] = field(
         default_factory=lambda: {name: f"http://127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}
@@ -101,9 +126,38 @@ class CommonSettings:
 
     SERVICE: ClassVar[str] = ""  # set by each service's subclass
 
+    def __post_init__(self):
+        if self.environment == "production":
+            problems = self.production_problems()
+            if problems:
+                raise ValueError("refusing to start in production: " + "; ".join(problems))
+
+    def production_problems(self) -> list[str]:
+        """What makes these settings unsafe to run with real client records (each names its setting)."""
+        problems = []
+        defaults = {
+            "ATTUNE_SECRET_KEY (or <SERVICE>_SECRET_KEY)": (self.secret_key, DEV_SECRET_KEY),
+            "ATTUNE_LINK_SECRET": (self.link_secret, DEV_LINK_SECRET),
+            "OIDC_CLIENT_SECRET": (self.oidc_client_secret, DEV_OIDC_CLIENT_SECRET),
+        }
+        for name, (value, default) in defaults.items():
+            if not value or value == default or len(value) < 16:
+                problems.append(f"{name} is unset, a development default or shorter than 16 characters")
+        if not self.oidc_issuer.startswith("https://"):
+            problems.append("OIDC_ISSUER must be an https:// URL")
+        for name, url in self.public_urls.items():
+            if not url.startswith("https://"):
+                problems.append(f"{name.upper()}_PUBLIC_URL must be an https:// URL")
+        return problems
+
     @property
     def service(self) -> str:
         return self.SERVICE
+
+    @property
+    def client_id(self) -> str:
+        """This service's OpenID Connect client (one per service, as the embedded realm declares)."""
+        return self.oidc_client_id or f"attune-{self.SERVICE}"
 
     @classmethod
     def common_from_env(cls, env: Mapping[str, str]) -> dict[str, Any]:
@@ -123,7 +177,16 @@ class CommonSettings:
             "kafka_min_insync_replicas": int(env.get("KAFKA_MIN_INSYNC_REPLICAS", 1)),
             "environment": env.get("ATTUNE_ENV", "development"),
             "secret_key": env.get(f"{prefix}_SECRET_KEY") or env.get("ATTUNE_SECRET_KEY", DEV_SECRET_KEY),
-            "auth_secret": auth_secret(env),
+            "oidc_issuer": env.get("OIDC_ISSUER", DEFAULT_OIDC_ISSUER).rstrip("/"),
+            "oidc_client_id": env.get("OIDC_CLIENT_ID", ""),
+            "oidc_client_secret": env.get("OIDC_CLIENT_SECRET", DEV_OIDC_CLIENT_SECRET),
+            "oidc_audience": env.get("OIDC_AUDIENCE", "attune"),
+            "oidc_roles_claim": env.get("OIDC_ROLES_CLAIM", "roles"),
+            "oidc_role_map": role_map(env.get("OIDC_ROLE_MAP", "")),
+            "oidc_clinician_claim": env.get("OIDC_CLINICIAN_CLAIM", "clinician_id"),
+            "session_idle_minutes": float(env.get("STAFF_SESSION_IDLE_MINUTES", 30)),
+            "session_max_hours": float(env.get("STAFF_SESSION_MAX_HOURS", 12)),
+            "proxy_hops": int(env.get("ATTUNE_PROXY_HOPS", 0)),
             "link_secret": env.get("ATTUNE_LINK_SECRET", DEV_LINK_SECRET),
             "public_urls": {
                 name: env.get(f"{name.upper()}_PUBLIC_URL", f"http://127.0.0.1:{port}")

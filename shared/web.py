@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Flask, g, jsonify, redirect, request
+from flask import Flask, g, jsonify, request
 from flask_smorest import Api
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, default_exceptions
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared import logs
-from shared.auth import COOKIE, MAX_AGE, read_token
+from shared import access, auth, logs
 from shared.errors import DomainError
 from shared.messaging.outbox import correlation_id
 from shared.runtime import Runtime
@@ -79,16 +80,26 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def make_flask(runtime: Runtime, import_name: str) -> Flask:
-    """The Flask app every service starts from: settings, security headers, correlation ids, request logs,
-    health endpoints, and one mapping of errors to problem+json (API) or an error page (pages)."""
+MAX_REQUEST_BYTES = 1024 * 1024  # the largest form or JSON body any route accepts
+
+
+def make_flask(runtime: Runtime, import_name: str, policy: dict[str, access.Access]) -> Flask:
+    """The Flask app every service starts from: settings, staff sign-in and the service's access ``policy``
+    (checked before every view), security headers, correlation ids, request logs, health endpoints, and one
+    mapping of errors to problem+json (API) or an error page (pages)."""
     app = Flask(import_name)
     cfg = runtime.settings
     name = cfg.service
+    production = cfg.environment == "production"
+    if cfg.proxy_hops:
+        hops = cfg.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     app.config.update(
         SECRET_KEY=cfg.secret_key,
-        AUTH_SECRET=cfg.auth_secret,
         TESTING=cfg.testing,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_NAME=f"attune_{name}",  # the services share a host in development: one cookie each
+        SESSION_COOKIE_SECURE=production,
         API_TITLE=f"Attune {name}",
         API_VERSION="1",
         OPENAPI_VERSION="3.1.0",
@@ -99,6 +110,10 @@ def make_flask(runtime: Runtime, import_name: str) -> Flask:
     )
     app.extensions["attune_runtime"] = runtime
     app.extensions["attune_settings"] = cfg
+    auth.install(app)
+    access.enforce(app, policy)
+    issuer = urlsplit(cfg.oidc_issuer)
+    provider_origin = f"{issuer.scheme}://{issuer.netloc}"  # sign-out is a form that ends at the provider
 
     @app.before_request
     def _correlate():
@@ -115,15 +130,21 @@ def make_flask(runtime: Runtime, import_name: str) -> Flask:
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-            "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+            f"script-src 'self'; frame-ancestors 'none'; form-action 'self' {provider_origin}",
         )
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        principal = g.get("principal")
+        if not (request.endpoint or "").endswith("static"):
+            response.headers["Cache-Control"] = "no-store"  # nothing a person saw stays in a shared cache
+        if production:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if request.endpoint not in ("healthz", "readyz"):
             log.info(
                 "http.request",
                 method=request.method,
                 route=request.url_rule.rule if request.url_rule else None,
                 status=response.status_code,
+                subject=principal.subject if principal else None,
                 ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
             )
         return response
@@ -133,19 +154,6 @@ def make_flask(runtime: Runtime, import_name: str) -> Flask:
         token = g.pop("correlation_token", None)
         if token is not None:
             correlation_id.reset(token)
-
-    @app.get("/login")
-    def login():
-        """Stand-in sign-in for pages: exchange a staff token (from the dev stack or auth_cli) for a cookie."""
-        token = request.args.get("token", "")
-        if read_token(app.config["AUTH_SECRET"], token) is None:
-            return problem(401, "Unauthorized", "That sign-in link is not valid (or has expired).")
-        target = request.args.get("next", "/")
-        if not target.startswith("/") or target.startswith("//"):
-            target = "/"
-        response = redirect(target)
-        response.set_cookie(COOKIE, token, httponly=True, samesite="Lax", secure=request.is_secure, max_age=MAX_AGE)
-        return response
 
     @app.get("/healthz")
     def healthz():

@@ -10,6 +10,7 @@ import pytest
 
 from deploy.mailsink import MailSink
 from shared.events.catalog import ensure_all_topics
+from tests.support import identity  # noqa: F401 - fixes OIDC_ISSUER before any app reads its settings
 from tests.support.pg import PostgresServer, create_database
 from tests.support.ports import free_port
 

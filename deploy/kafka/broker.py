@@ -15,13 +15,14 @@ import argparse
 import base64
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from deploy import processes
 
 HERE = Path(__file__).resolve().parent
 LIB = Path(os.environ.get("ATTUNE_KAFKA_LIB", HERE / "lib"))
@@ -210,53 +211,13 @@ def start_cluster(directory: Path, base_port: int = 19092) -> list[Node]:
 
 
 def _alive(node: Node) -> bool:
-    """Whether the node's broker process is running. A broker this process started and that has died is a
-    zombie until reaped, and signal 0 still reaches a zombie: reap it first, and treat zombies as dead."""
-    try:
-        pid = int(node.pid_file.read_text())
-    except (FileNotFoundError, ValueError):
-        return False
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False  # it had exited: now reaped
-    except ChildProcessError:
-        pass  # not our child (started by another process): signal 0 below tells
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return True
+    return processes.alive(node.pid_file)
 
 
 def stop(directory: Path, timeout: float = 30.0) -> None:
     """Stop every broker whose pid file lies under ``directory`` (SIGTERM, then SIGKILL)."""
     for pid_file in Path(directory).resolve().rglob("kafka.pid"):
-        try:
-            pid = int(pid_file.read_text())
-            os.killpg(pid, signal.SIGTERM)
-        except (ValueError, ProcessLookupError, PermissionError):
-            pid_file.unlink(missing_ok=True)
-            continue
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            try:  # reap it if it is our child
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            time.sleep(0.2)
-        else:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        pid_file.unlink(missing_ok=True)
+        processes.stop(pid_file, timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

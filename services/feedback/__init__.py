@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from services.feedback import measures
+from services.feedback import measures, policy
 from services.feedback.settings import FeedbackSettings
 from shared import logs
 from shared.runtime import Runtime
@@ -17,7 +17,7 @@ def create_app(settings: FeedbackSettings | None = None, runtime: Runtime | None
     settings = settings or FeedbackSettings.from_env()
     logs.configure(SERVICE)
     runtime = runtime or Runtime.build(settings)
-    app = make_flask(runtime, __name__)
+    app = make_flask(runtime, __name__, policy.POLICY)
     measures.use_extra_dir(settings.measures_dir)
 
     from services.feedback import api, pages, questionnaire_form

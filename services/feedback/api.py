@@ -22,7 +22,6 @@ from services.feedback.schemas import (
     ResolveIn,
     ResponseOut,
 )
-from shared.auth import require
 from shared.db import utcnow
 from shared.errors import Forbidden, NotFound
 from shared.statuses import AlertStatus, Severity
@@ -31,12 +30,11 @@ from shared.unit_of_work import unit_of_work
 from shared.web import settings_of
 
 blp = Blueprint("clinical", __name__, url_prefix="/api", description="Caseload, progress and alerts")
-CLINICAL = queries.CLINICAL
 
 
 @blp.route("/caseload")
 class Caseload(MethodView):
-    decorators = [unit_of_work, require(*CLINICAL)]
+    decorators = [unit_of_work]
 
     @blp.response(200, CaseloadOut(many=True))
     def get(self):
@@ -47,7 +45,7 @@ class Caseload(MethodView):
 
 @blp.route("/clients/<client_id>/progress/<measure_id>")
 class Progress(MethodView):
-    decorators = [unit_of_work, require(*CLINICAL)]
+    decorators = [unit_of_work]
 
     @blp.response(200, ProgressOut)
     def get(self, client_id, measure_id):
@@ -64,7 +62,7 @@ class Progress(MethodView):
 
 @blp.route("/clients/<client_id>/responses")
 class Responses(MethodView):
-    decorators = [unit_of_work, require(*CLINICAL)]
+    decorators = [unit_of_work]
 
     @blp.response(200, ResponseOut(many=True))
     def get(self, client_id):
@@ -80,7 +78,7 @@ class Responses(MethodView):
 
 @blp.route("/clients/<client_id>/fhir")
 class FhirExport(MethodView):
-    decorators = [unit_of_work, require(*CLINICAL)]
+    decorators = [unit_of_work]
 
     @blp.doc(responses={200: {"description": "A FHIR R4 Bundle (application/fhir+json)"}})
     def get(self, client_id):
@@ -99,7 +97,7 @@ class FhirExport(MethodView):
 
 @blp.route("/clients/<client_id>/questionnaires")
 class Questionnaires(MethodView):
-    decorators = [unit_of_work, require("frontdesk", *CLINICAL)]
+    decorators = [unit_of_work]
 
     @blp.response(200, QuestionnaireStatusOut(many=True))
     def get(self, client_id):
@@ -114,7 +112,7 @@ class Questionnaires(MethodView):
 
 @blp.route("/alerts")
 class Alerts(MethodView):
-    decorators = [unit_of_work, require(*CLINICAL)]
+    decorators = [unit_of_work]
 
     @blp.arguments(
         Schema.from_dict(
@@ -135,7 +133,6 @@ class Alerts(MethodView):
 
 @blp.route("/alerts/<alert_id>/acknowledge", methods=["POST"])
 @unit_of_work
-@require(*CLINICAL)
 @blp.response(200, AlertOut)
 def acknowledge_alert(alert_id):
     session = current_session()
@@ -145,7 +142,6 @@ def acknowledge_alert(alert_id):
 
 @blp.route("/alerts/<alert_id>/resolve", methods=["POST"])
 @unit_of_work
-@require(*CLINICAL)
 @blp.arguments(ResolveIn)
 @blp.response(200, AlertOut)
 def resolve_alert(data, alert_id):
@@ -169,7 +165,7 @@ def _save_plan(session, scope: str, data: dict) -> dict:
 
 @blp.route("/plans/practice")
 class PracticePlan(MethodView):
-    decorators = [unit_of_work, require(*CLINICAL)]
+    decorators = [unit_of_work]
 
     @blp.response(200, PlanSchema)
     def get(self):
@@ -188,7 +184,7 @@ class PracticePlan(MethodView):
 
 @blp.route("/clients/<client_id>/plan")
 class ClientPlan(MethodView):
-    decorators = [unit_of_work, require(*CLINICAL)]
+    decorators = [unit_of_work]
 
     @blp.response(200, PlanSchema)
     def get(self, client_id):

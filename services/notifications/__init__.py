@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from services.notifications import policy
 from services.notifications.settings import NotificationsSettings
 from shared import logs
 from shared.runtime import Runtime
@@ -16,7 +17,7 @@ def create_app(settings: NotificationsSettings | None = None, runtime: Runtime |
     settings = settings or NotificationsSettings.from_env()
     logs.configure(SERVICE)
     runtime = runtime or Runtime.build(settings)
-    app = make_flask(runtime, __name__)
+    app = make_flask(runtime, __name__, policy.POLICY)
 
     from services.notifications import api, pages, unsubscribe
 

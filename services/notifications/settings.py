@@ -56,9 +56,11 @@ class NotificationsSettings(CommonSettings):
     questionnaire_reminder_hours: float = 24.0
     late_cancel_hours: float = 24.0  # the cancel link only works outside this window
 
-    def __post_init__(self):
-        if self.environment == "production" and not self.oncall_address:
-            raise ValueError("ALERT_ONCALL_ADDRESS must be set in production: urgent risk alerts need someone on call")
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if not self.oncall_address:
+            problems.append("ALERT_ONCALL_ADDRESS must be set: urgent risk alerts need someone on call")
+        return problems
 
     @property
     def dashboard_url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from services.scheduling import policy
 from services.scheduling.settings import SchedulingSettings
 from shared import logs
 from shared.runtime import Runtime
@@ -16,7 +17,7 @@ def create_app(settings: SchedulingSettings | None = None, runtime: Runtime | No
     settings = settings or SchedulingSettings.from_env()
     logs.configure(SERVICE)
     runtime = runtime or Runtime.build(settings)
-    app = make_flask(runtime, __name__)
+    app = make_flask(runtime, __name__, policy.POLICY)
 
     from services.scheduling import api, calendar_feed, cli, pages, reminder_links
 

@@ -14,6 +14,7 @@ from services.scheduling.availability import free_slots, working_in_range
 from services.scheduling.booking import ACTIVE_STATUSES, RuleViolation, Slot
 from services.scheduling.directory import get_or_404
 from services.scheduling.models import Appointment, AppointmentType, Client, Clinician, TimeOff
+from shared.errors import NotFound
 
 MAX_RANGE = timedelta(days=31)
 
@@ -106,3 +107,73 @@ def find_availability(
         )
         for c in clinicians
     }
+
+
+# -- who sees which clients (the ownership rules in policy.py) ------------------------------------------------
+
+DESK_ROLES = ("frontdesk", "admin")
+BUSY_FIELDS = (
+    "client_id",
+    "episode_id",
+    "series_id",
+    "telehealth_url",
+    "front_desk_note",
+    "cancel_reason",
+    "cancelled_by",
+    "override_reason",
+    "session_number",
+    "type_id",
+    "modality",
+    "confirmation",
+)
+
+
+def clinicians_seen_by(session: Session, principal) -> set[str] | None:
+    """The clinicians whose clients ``principal`` may see: ``None`` for all (front desk, admin); a clinician
+    their own; a supervisor their own and those they supervise."""
+    if principal.has(*DESK_ROLES):
+        return None
+    seen = {principal.clinician_id} if principal.clinician_id else set()
+    if "supervisor" in principal.roles and principal.clinician_id:
+        seen |= set(session.scalars(select(Clinician.id).where(Clinician.supervisor_id == principal.clinician_id)))
+    return seen
+
+
+def visible_client(session: Session, principal, client_id: str, lock: bool = False) -> Client:
+    """The client, or 404 for someone outside the principal's caseload (their existence is not confirmed)."""
+    client = get_or_404(session, Client, client_id, lock=lock)
+    seen = clinicians_seen_by(session, principal)
+    if seen is not None and client.clinician_id not in seen:
+        raise NotFound(f"No client with id {client_id}.")
+    return client
+
+
+def as_seen_by(appointments, seen: set[str] | None) -> list:
+    """Appointments as a clinician may see them: someone else's is a busy block (time, clinician, room and
+    status) with no client, notes or reasons."""
+    if seen is None:
+        return list(appointments)
+    shown = []
+    for appt in appointments:
+        if appt.clinician_id in seen:
+            shown.append(appt)
+        else:
+            shown.append(
+                {
+                    **{
+                        c: getattr(appt, c)
+                        for c in (
+                            "id",
+                            "clinician_id",
+                            "room_id",
+                            "starts_at",
+                            "ends_at",
+                            "status",
+                            "late_cancel",
+                            "version",
+                        )
+                    },
+                    **dict.fromkeys(BUSY_FIELDS),
+                }
+            )
+    return shown

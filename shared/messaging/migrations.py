@@ -40,3 +40,25 @@ def add_outbox_parked_at() -> None:
 def drop_outbox_parked_at() -> None:
     with op.batch_alter_table("outbox") as batch_op:
         batch_op.drop_column("parked_at")
+
+
+def create_staff_sessions() -> None:
+    op.create_table(
+        "staff_sessions",
+        sa.Column("id_hash", sa.String(length=64), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=False),
+        sa.Column("roles", sa.String(length=120), nullable=False),
+        sa.Column("clinician_id", sa.String(length=64), nullable=True),
+        sa.Column("provider_session", sa.String(length=255), nullable=True),
+        sa.Column("id_token", sa.Text(), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id_hash"),
+    )
+    op.create_index("ix_staff_sessions_subject", "staff_sessions", ["subject"])
+    op.create_index("ix_staff_sessions_provider_session", "staff_sessions", ["provider_session"])
+
+
+def drop_staff_sessions() -> None:
+    op.drop_table("staff_sessions")

@@ -1,5 +1,5 @@
 """The tables every service database carries besides its own (their own metadata, migrated with the service):
-the outbox, the inbox, parked events and the idempotent-request store."""
+the outbox, the inbox, parked events, the idempotent-request store and staff sign-in sessions."""
 
 from __future__ import annotations
 
@@ -92,3 +92,21 @@ class ParkedEvent(MessagingBase):
     parked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (UniqueConstraint("consumer_group", "event_id", name="uq_parked_group_event"),)
+
+
+class StaffSession(MessagingBase):
+    """A staff member signed in to this service's pages. The browser holds only a random id (its SHA-256 is
+    the key here), so ending a session (logout, the provider's back-channel logout, a timeout) takes effect
+    at once, and nothing about the person travels in the cookie."""
+
+    __tablename__ = "staff_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), index=True)
+    roles: Mapped[str] = mapped_column(String(120))  # comma separated Attune roles
+    clinician_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    provider_session: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)  # the "sid" claim
+    id_token: Mapped[str] = mapped_column(Text)  # the logout hint for the provider
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

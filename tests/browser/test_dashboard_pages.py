@@ -13,7 +13,7 @@ def test_caseload_chart_and_alert(browser, tmp_path):
     client_with_scores(runtime, "c-jo", "k-ada", [14, 15, 20], name="Jo")
     client_with_scores(runtime, "c-sam", "k-ada", [18, 14, 11], name="Sam")
     server = LiveServer(create_app(runtime.settings, runtime)).start()
-    token = staff_headers(runtime, "clinician", "k-ada")["Authorization"][7:]
+    token = staff_headers("clinician", "k-ada")["Authorization"][7:]
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     try:
         page.goto(f"{server.url}/login?token={token}&next=/dashboard")

@@ -108,7 +108,7 @@ def test_a_therapist_not_reached_by_email_is_shown_on_the_alert(tmp_path):
         "alert_id": alert.id,
     }
     fb.deliver(events.NOTIFICATION_FAILED, outcome)
-    page = fb.client.get(f"/alerts/{alert.id}", headers=fb.headers("clinician", "k1")).get_data(as_text=True)
+    page = fb.sign_in("clinician", "k1").get(f"/alerts/{alert.id}").get_data(as_text=True)
     assert "Therapist not reached by email" in page
     api = fb.client.get("/api/alerts", headers=fb.headers("clinician", "k1")).json
     with transaction(fb.runtime.sessions) as s:

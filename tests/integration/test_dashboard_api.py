@@ -20,7 +20,7 @@ def fb(db_url):
     app = create_app(runtime.settings, runtime)
 
     def as_(role, clinician_id=None):
-        return staff_headers(runtime, role, clinician_id)
+        return staff_headers(role, clinician_id)
 
     yield app.test_client(), as_, runtime
     runtime.engine.dispose()

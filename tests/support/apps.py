@@ -14,12 +14,11 @@ from services.notifications.bootstrap import bootstrap as notifications_bootstra
 from services.notifications.settings import NotificationsSettings
 from services.scheduling.bootstrap import bootstrap as scheduling_bootstrap
 from services.scheduling.settings import SchedulingSettings
-from shared.auth import issue_token
 from shared.db import transaction, utcnow
 from shared.migrate import upgrade
 from shared.runtime import Runtime
 from shared.wiring import Wiring
-from tests.support import events
+from tests.support import events, identity
 
 SETTINGS = {"scheduling": SchedulingSettings, "feedback": FeedbackSettings, "notifications": NotificationsSettings}
 FACTORIES = {
@@ -42,9 +41,9 @@ def service_runtime(name: str, url: str, bootstrap: str = NO_BROKER, **overrides
     return Runtime.build(settings)
 
 
-def staff_headers(runtime: Runtime, role: str = "frontdesk", clinician_id: str | None = None) -> dict:
-    token = issue_token(runtime.settings.auth_secret, f"{role}-{clinician_id or 'x'}", role, clinician_id)
-    return {"Authorization": f"Bearer {token}"}
+def staff_headers(role: str = "frontdesk", clinician_id: str | None = None) -> dict:
+    """A real bearer token from the test Keycloak for a staff member with ``role`` (and clinician id)."""
+    return {"Authorization": f"Bearer {identity.access_token(role, clinician_id)}"}
 
 
 @dataclass
@@ -64,10 +63,15 @@ class ServiceApp:
         return self.runtime.settings
 
     def token(self, role: str = "frontdesk", clinician_id: str | None = None) -> str:
-        return staff_headers(self.runtime, role, clinician_id)["Authorization"][7:]
+        return identity.access_token(role, clinician_id)
 
     def headers(self, role: str = "frontdesk", clinician_id: str | None = None) -> dict:
-        return staff_headers(self.runtime, role, clinician_id)
+        return staff_headers(role, clinician_id)
+
+    def sign_in(self, role: str = "frontdesk", clinician_id: str | None = None, client=None):
+        """Sign this service's test client (or ``client``) in to its pages through Keycloak's login form."""
+        identity.sign_in(client or self.client, role, clinician_id)
+        return client or self.client
 
     def deliver(self, spec, data: dict, subject: str = "c1"):
         """Hand one event to this service's own handler, as its consumer would."""

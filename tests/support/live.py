@@ -26,3 +26,29 @@ class LiveServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=5)
+
+
+def serve(name: str, db_url: str, ports: dict[str, int] | None = None):
+    """A service on a real port whose public URL is that port, registered with the test Keycloak so staff can
+    sign in to it in a browser. ``ports`` fixes the ports of several services that link to each other.
+    Returns (runtime, server)."""
+    from tests.support import identity
+    from tests.support.apps import FACTORIES, service_runtime
+
+    ports = ports or {name: free_port()}
+    urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
+    runtime = service_runtime(name, db_url)
+    runtime.settings = runtime.settings.replace(public_urls={**runtime.settings.public_urls, **urls})
+    server = LiveServer(FACTORIES[name](runtime.settings, runtime), ports[name]).start()
+    identity.register_service(name, server.url)
+    return runtime, server
+
+
+def keycloak_sign_in(page, username: str, password: str, otp: str | None = None) -> None:
+    """Fill in Keycloak's own login page (and its one-time-code page), as a person would."""
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(password)
+    page.locator("#kc-login").click()
+    if otp is not None:
+        page.locator("#otp").fill(otp)
+        page.locator("#kc-login").click()

@@ -99,7 +99,7 @@ class Stack:
         return self.headers(role, clinician_id)["Authorization"][7:]
 
     def headers(self, role: str = "frontdesk", clinician_id: str | None = None) -> dict:
-        return staff_headers(self.services["scheduling"].runtime, role, clinician_id)
+        return staff_headers(role, clinician_id)
 
     def url(self, service: str, path: str) -> str:
         return self.services[service].url + path

@@ -1,0 +1,30 @@
+"""Who may use each feedback route (``shared/access.py``). Scores, answers and alerts are for the clinical
+team only: the front desk sees whether questionnaires were completed, admins see none of it (unless their
+account also holds a clinical role)."""
+
+from __future__ import annotations
+
+from shared.access import PUBLIC, allow
+
+CLINICAL = ("clinician", "supervisor")
+OWN = "clinicians: their own clients and alerts only (others are 404)"
+
+POLICY = {
+    "dashboard.home": allow(CLINICAL, owner=OWN),
+    "dashboard.client_page": allow(CLINICAL, owner=OWN),
+    "dashboard.alert_page": allow(CLINICAL, owner=OWN),
+    "dashboard.alert_action": allow(write=CLINICAL, owner=OWN),
+    "questionnaire.questionnaire": PUBLIC,  # the single-use link is the credential
+    "questionnaire.thanks": PUBLIC,
+    "questionnaire.static": PUBLIC,
+    "clinical.Caseload": allow(CLINICAL, owner=OWN),
+    "clinical.Progress": allow(CLINICAL, owner=OWN),
+    "clinical.Responses": allow(CLINICAL, owner=OWN),
+    "clinical.FhirExport": allow(CLINICAL, owner=OWN),
+    "clinical.Questionnaires": allow(("frontdesk", *CLINICAL), owner=OWN + "; the front desk: completion only"),
+    "clinical.ClientPlan": allow(CLINICAL, CLINICAL, owner=OWN),
+    "clinical.PracticePlan": allow((*CLINICAL, "admin"), ("supervisor", "admin")),
+    "clinical.Alerts": allow(CLINICAL, owner=OWN),
+    "clinical.acknowledge_alert": allow(write=CLINICAL, owner=OWN),
+    "clinical.resolve_alert": allow(write=CLINICAL, owner=OWN),
+}

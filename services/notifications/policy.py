@@ -1,0 +1,14 @@
+"""Who may use each notifications route (``shared/access.py``): the delivery log (status and errors, never
+message content) is for the front desk and admins."""
+
+from __future__ import annotations
+
+from shared.access import PUBLIC, allow
+
+LOG_ROLES = ("frontdesk", "admin")
+
+POLICY = {
+    "pages.admin_deliveries": allow(LOG_ROLES),
+    "deliveries.Deliveries": allow(LOG_ROLES),
+    "unsubscribe.unsubscribe": PUBLIC,  # the signed link is the credential
+}
