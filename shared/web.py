@@ -8,6 +8,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, g, jsonify, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_smorest import Api
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, default_exceptions
@@ -181,6 +183,17 @@ def make_flask(runtime: Runtime, import_name: str, policy: dict[str, access.Acce
         return default_exceptions[error.status](str(error))
 
     return app
+
+
+def limit_public_links(app: Flask, *blueprints) -> None:
+    """Rate-limit the routes a bearer link opens (questionnaire, reminder, unsubscribe, calendar feed) per client
+    address, so nobody can guess tokens at speed. Counted in memory per process (a few workers share none)."""
+    limiter = app.extensions.get("attune_limiter")
+    if limiter is None:
+        limiter = Limiter(get_remote_address, app=app, storage_uri="memory://", default_limits=[])
+        app.extensions["attune_limiter"] = limiter
+    for bp in blueprints:
+        limiter.limit(settings_of(app).public_link_rate_limit)(bp)
 
 
 def runtime_of(app: Flask) -> Runtime:

@@ -8,7 +8,7 @@ from services.feedback import measures, policy
 from services.feedback.settings import FeedbackSettings
 from shared import logs
 from shared.runtime import Runtime
-from shared.web import ProblemApi, make_flask
+from shared.web import ProblemApi, limit_public_links, make_flask
 
 SERVICE = FeedbackSettings.SERVICE
 
@@ -25,4 +25,5 @@ def create_app(settings: FeedbackSettings | None = None, runtime: Runtime | None
     ProblemApi(app).register_blueprint(api.blp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(questionnaire_form.bp)
+    limit_public_links(app, questionnaire_form.bp)
     return app

@@ -15,6 +15,8 @@ from services.feedback import alerts, measures, queries
 from services.feedback.models import Alert, Assignment, MeasurementPlan
 from services.feedback.schemas import (
     AlertOut,
+    BreakGlassIn,
+    BreakGlassOut,
     CaseloadOut,
     PlanSchema,
     ProgressOut,
@@ -22,8 +24,9 @@ from services.feedback.schemas import (
     ResolveIn,
     ResponseOut,
 )
+from services.feedback.viewer import current_viewer
 from shared.db import utcnow
-from shared.errors import Forbidden, NotFound
+from shared.errors import NotFound
 from shared.statuses import AlertStatus, Severity
 from shared.unit_of_work import session as current_session
 from shared.unit_of_work import unit_of_work
@@ -40,7 +43,7 @@ class Caseload(MethodView):
     def get(self):
         """The signed-in clinician's active clients (everyone's for a supervisor): open alerts first."""
         session = current_session()
-        return queries.caseload(session, g.principal)
+        return queries.caseload(session, current_viewer(session))
 
 
 @blp.route("/clients/<client_id>/progress/<measure_id>")
@@ -52,7 +55,9 @@ class Progress(MethodView):
         if measure_id not in measures.catalog():
             raise NotFound(f"No measure {measure_id!r}.")
         session = current_session()
-        found = queries.progress(session, queries.visible_client(session, g.principal, client_id), measure_id)
+        found = queries.progress(
+            session, queries.visible_client(session, current_viewer(session), client_id), measure_id
+        )
         return {
             "measure": measure_id,
             "points": found["points"],
@@ -70,7 +75,7 @@ class Responses(MethodView):
         from services.feedback.models import Response
 
         session = current_session()
-        client = queries.visible_client(session, g.principal, client_id)
+        client = queries.visible_client(session, current_viewer(session), client_id)
         return session.scalars(
             select(Response).where(Response.client_id == client.id).order_by(Response.completed_at)
         ).all()
@@ -87,7 +92,7 @@ class FhirExport(MethodView):
         from services.feedback.models import Response
 
         session = current_session()
-        client = queries.visible_client(session, g.principal, client_id)
+        client = queries.visible_client(session, current_viewer(session), client_id)
         responses = session.scalars(
             select(Response).where(Response.client_id == client.id).order_by(Response.completed_at)
         ).all()
@@ -103,8 +108,8 @@ class Questionnaires(MethodView):
     def get(self, client_id):
         """Whether questionnaires went out and were completed (what the front desk may see: no scores)."""
         session = current_session()
-        if g.principal.role != "frontdesk":
-            queries.visible_client(session, g.principal, client_id)
+        if g.principal.has("clinician", "supervisor"):  # the front desk sees every client's completion status
+            queries.visible_client(session, current_viewer(session), client_id)
         return session.scalars(
             select(Assignment).where(Assignment.client_id == client_id).order_by(Assignment.issued_at)
         ).all()
@@ -126,8 +131,9 @@ class Alerts(MethodView):
         stmt = select(Alert).order_by(Alert.opened_at.desc())
         if args["status"] == "open":
             stmt = stmt.where(Alert.status != AlertStatus.RESOLVED)
-        if g.principal.role == "clinician":
-            stmt = stmt.where(Alert.clinician_id == g.principal.clinician_id)
+        viewer = current_viewer(session)
+        if viewer.clinicians is not None:
+            stmt = stmt.where(Alert.clinician_id.in_(viewer.clinicians))
         return sorted(session.scalars(stmt).all(), key=lambda a: Severity.most_urgent_first(a.severity))
 
 
@@ -136,7 +142,7 @@ class Alerts(MethodView):
 @blp.response(200, AlertOut)
 def acknowledge_alert(alert_id):
     session = current_session()
-    alert = queries.visible_alert(session, g.principal, alert_id)
+    alert = queries.visible_alert(session, current_viewer(session), alert_id)
     return alerts.acknowledge(session, alert, g.principal.subject, utcnow())
 
 
@@ -146,7 +152,7 @@ def acknowledge_alert(alert_id):
 @blp.response(200, AlertOut)
 def resolve_alert(data, alert_id):
     session = current_session()
-    alert = queries.visible_alert(session, g.principal, alert_id)
+    alert = queries.visible_alert(session, current_viewer(session), alert_id)
     return alerts.resolve(session, alert, g.principal.subject, data["note"], utcnow())
 
 
@@ -176,8 +182,6 @@ class PracticePlan(MethodView):
     @blp.arguments(PlanSchema)
     @blp.response(200, PlanSchema)
     def put(self, data):
-        if g.principal.role not in ("supervisor", "admin"):
-            raise Forbidden("Only supervisors and admins change the practice plan.")
         session = current_session()
         return _save_plan(session, "practice", data)
 
@@ -190,21 +194,42 @@ class ClientPlan(MethodView):
     def get(self, client_id):
         """The plan in force for this client (their own, else the practice's)."""
         session = current_session()
-        queries.visible_client(session, g.principal, client_id)
+        queries.visible_client(session, current_viewer(session), client_id)
         return _plan_out(session, client_id)
 
     @blp.arguments(PlanSchema)
     @blp.response(200, PlanSchema)
     def put(self, data, client_id):
         session = current_session()
-        queries.visible_client(session, g.principal, client_id)
+        queries.visible_client(session, current_viewer(session), client_id)
         return _save_plan(session, client_id, data)
 
     @blp.response(204)
     def delete(self, client_id):
         """Back to the practice plan."""
         session = current_session()
-        queries.visible_client(session, g.principal, client_id)
+        queries.visible_client(session, current_viewer(session), client_id)
         row = session.get(MeasurementPlan, client_id)
         if row is not None:
             session.delete(row)
+
+
+@blp.route("/clients/<client_id>/break-glass")
+class BreakGlass(MethodView):
+    decorators = [unit_of_work]
+
+    @blp.response(200, BreakGlassOut(many=True))
+    def get(self, client_id):
+        """Who opened this client outside their caseload, when and why (for the client's own clinician)."""
+        session = current_session()
+        queries.visible_client(session, current_viewer(session), client_id)
+        return queries.break_glass_on(session, client_id)
+
+    @blp.arguments(BreakGlassIn)
+    @blp.response(201, BreakGlassOut)
+    def post(self, data, client_id):
+        """Open a client outside your caseload (an emergency, covering a colleague): give the reason. The access
+        is time-limited, audited and shown to the client's clinician and supervisor."""
+        session = current_session()
+        hours = settings_of(current_app).break_glass_hours
+        return queries.open_break_glass(session, current_viewer(session), client_id, data["reason"], utcnow(), hours)

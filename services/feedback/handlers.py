@@ -49,7 +49,11 @@ def upsert_clinician(session: Session, event: Event) -> None:
     held = session.get(ClinicianRecord, d.clinician_id)
     if held is None or not is_stale(held.version, d.version):
         version = d.version or (held.version if held else None)
-        session.merge(ClinicianRecord(id=d.clinician_id, name=d.name, active=d.active, version=version))
+        session.merge(
+            ClinicianRecord(
+                id=d.clinician_id, name=d.name, active=d.active, version=version, supervisor_id=d.supervisor_id
+            )
+        )
 
 
 def plan_for(session: Session, client_id: str, settings: FeedbackSettings) -> Plan:

@@ -42,6 +42,22 @@ class ClinicianRecord(Base):
     name: Mapped[str] = mapped_column(String(120))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the newest event applied
+    supervisor_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+
+
+class BreakGlassGrant(Base):
+    """A clinician opened a client outside their caseload, giving a reason: time-limited, audited, and shown
+    to the client's own clinician and supervisor on the client's page."""
+
+    __tablename__ = "break_glass_grants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=lambda: str(uuid.uuid4()))
+    subject: Mapped[str] = mapped_column(String(255), index=True)
+    clinician_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Assignment(Base):

@@ -11,6 +11,7 @@ from services.feedback import alerts, queries
 from services.feedback.change import reliable_change_points
 from services.feedback.chart import progress_svg
 from services.feedback.models import Alert
+from services.feedback.viewer import current_viewer
 from shared.db import utcnow
 from shared.unit_of_work import transaction
 
@@ -20,14 +21,14 @@ bp = Blueprint("dashboard", __name__, template_folder="templates")
 @bp.get("/dashboard")
 def home():
     with transaction() as session:
-        rows = queries.caseload(session, g.principal)
+        rows = queries.caseload(session, current_viewer(session))
     return render_template("dashboard/caseload.html", rows=rows)
 
 
 @bp.get("/dashboard/clients/<client_id>")
 def client_page(client_id):
     with transaction() as session:
-        client = queries.visible_client(session, g.principal, client_id)
+        client = queries.visible_client(session, current_viewer(session), client_id)
         charts = []
         used = session.scalars(
             select(queries.Response.measure).where(queries.Response.client_id == client.id).distinct()
@@ -48,13 +49,14 @@ def client_page(client_id):
         client_alerts = session.scalars(
             select(Alert).where(Alert.client_id == client.id).order_by(Alert.opened_at.desc())
         ).all()
-    return render_template("dashboard/client.html", client=client, charts=charts, alerts=client_alerts)
+        grants = queries.break_glass_on(session, client.id)
+    return render_template("dashboard/client.html", client=client, charts=charts, alerts=client_alerts, grants=grants)
 
 
 @bp.get("/alerts/<alert_id>")
 def alert_page(alert_id):
     with transaction() as session:
-        alert = queries.visible_alert(session, g.principal, alert_id)
+        alert = queries.visible_alert(session, current_viewer(session), alert_id)
         client = session.get(queries.ClientRecord, alert.client_id)
     return render_template("dashboard/alert.html", alert=alert, client=client)
 
@@ -62,7 +64,7 @@ def alert_page(alert_id):
 @bp.post("/alerts/<alert_id>/<action>")
 def alert_action(alert_id, action):
     with transaction() as session:
-        alert = queries.visible_alert(session, g.principal, alert_id)
+        alert = queries.visible_alert(session, current_viewer(session), alert_id)
         if action == "acknowledge":
             alerts.acknowledge(session, alert, g.principal.subject, utcnow())
         elif action == "resolve":

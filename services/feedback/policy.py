@@ -7,7 +7,7 @@ from __future__ import annotations
 from shared.access import PUBLIC, allow
 
 CLINICAL = ("clinician", "supervisor")
-OWN = "clinicians: their own clients and alerts only (others are 404)"
+OWN = "own caseload (supervisors: and their supervisees'), or opened by break-glass; others are 404"
 
 POLICY = {
     "dashboard.home": allow(CLINICAL, owner=OWN),
@@ -23,6 +23,9 @@ POLICY = {
     "clinical.FhirExport": allow(CLINICAL, owner=OWN),
     "clinical.Questionnaires": allow(("frontdesk", *CLINICAL), owner=OWN + "; the front desk: completion only"),
     "clinical.ClientPlan": allow(CLINICAL, CLINICAL, owner=OWN),
+    "clinical.BreakGlass": allow(
+        CLINICAL, CLINICAL, owner="read: the client's own clinicians; open: any clinician, with a reason"
+    ),
     "clinical.PracticePlan": allow((*CLINICAL, "admin"), ("supervisor", "admin")),
     "clinical.Alerts": allow(CLINICAL, owner=OWN),
     "clinical.acknowledge_alert": allow(write=CLINICAL, owner=OWN),

@@ -1,38 +1,103 @@
 """Read models for the dashboard and the API: a caseload at a glance, one client's progress, alerts. Who may
-see what is decided here, once: a clinician sees their own clients; a supervisor or admin sees all; the front
-desk sees only whether questionnaires were completed, never scores or answers."""
+see which client is decided here, once (``Viewer``): a clinician sees their own clients; a supervisor theirs
+and those of the clinicians they supervise (the whole practice only when configured); anyone sees a client
+they opened by break-glass until that grant expires. Which roles reach these reads at all is in policy.py:
+the front desk sees only whether questionnaires were completed, admins nothing clinical."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.feedback import measures, rules, submission
 from services.feedback.chart import Point
-from services.feedback.models import Alert, Assignment, ClientRecord, Response
+from services.feedback.models import Alert, Assignment, BreakGlassGrant, ClientRecord, ClinicianRecord, Response
 from shared.auth import Principal
 from shared.errors import NotFound
 from shared.statuses import AlertStatus, ClientStatus, QuestionnaireStatus, Severity
 
-CLINICAL = ("clinician", "supervisor", "admin")
 STATUS_ORDER = {s: i for i, s in enumerate(rules.STATUSES)}
 
 
-def visible_client(session: Session, principal: Principal, client_id: str) -> ClientRecord:
+@dataclass(frozen=True)
+class Viewer:
+    """A signed-in person and the clients they may see."""
+
+    principal: Principal
+    clinicians: frozenset[str] | None  # whose caseloads; None: the whole practice
+    granted: frozenset[str] = frozenset()  # clients opened by break-glass, not yet expired
+
+    def sees(self, clinician_id: str | None, client_id: str | None = None) -> bool:
+        if client_id is not None and client_id in self.granted:
+            return True
+        return self.clinicians is None or clinician_id in self.clinicians
+
+
+def viewer(session: Session, principal: Principal, now: datetime, practice_wide: bool = False) -> Viewer:
+    """``practice_wide``: supervisors see every caseload (a small practice's choice, SUPERVISORS_SEE_PRACTICE)."""
+    granted = frozenset(
+        session.scalars(
+            select(BreakGlassGrant.client_id).where(
+                BreakGlassGrant.subject == principal.subject, BreakGlassGrant.expires_at > now
+            )
+        )
+    )
+    if "supervisor" in principal.roles and practice_wide:
+        return Viewer(principal, None, granted)
+    own = {principal.clinician_id} if principal.clinician_id else set()
+    if "supervisor" in principal.roles and principal.clinician_id:
+        own |= set(
+            session.scalars(select(ClinicianRecord.id).where(ClinicianRecord.supervisor_id == principal.clinician_id))
+        )
+    return Viewer(principal, frozenset(own), granted)
+
+
+def visible_client(session: Session, viewer: Viewer, client_id: str) -> ClientRecord:
     client = session.get(ClientRecord, client_id)
     # Someone else's client is "not found" too (not 403): do not confirm that they exist.
-    if client is None or (principal.role == "clinician" and client.clinician_id != principal.clinician_id):
+    if client is None or not viewer.sees(client.clinician_id, client.id):
         raise NotFound(f"No client with id {client_id}.")
     return client
 
 
-def visible_alert(session: Session, principal: Principal, alert_id: str) -> Alert:
+def visible_alert(session: Session, viewer: Viewer, alert_id: str) -> Alert:
     alert = session.get(Alert, alert_id)
-    if alert is None or (principal.role == "clinician" and alert.clinician_id != principal.clinician_id):
+    if alert is None or not viewer.sees(alert.clinician_id, alert.client_id):
         raise NotFound(f"No alert with id {alert_id}.")
     return alert
+
+
+def open_break_glass(session: Session, viewer: Viewer, client_id: str, reason: str, now: datetime, hours: float):
+    """Open a client outside the caseload for ``hours``, with the reason kept for their clinician to see."""
+    from datetime import timedelta
+
+    if session.get(ClientRecord, client_id) is None:
+        raise NotFound(f"No client with id {client_id}.")
+    grant = BreakGlassGrant(
+        subject=viewer.principal.subject,
+        clinician_id=viewer.principal.clinician_id,
+        client_id=client_id,
+        reason=reason,
+        granted_at=now,
+        expires_at=now + timedelta(hours=hours),
+    )
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+def break_glass_on(session: Session, client_id: str) -> list[BreakGlassGrant]:
+    return list(
+        session.scalars(
+            select(BreakGlassGrant)
+            .where(BreakGlassGrant.client_id == client_id)
+            .order_by(BreakGlassGrant.granted_at.desc())
+            .limit(50)
+        )
+    )
 
 
 @dataclass
@@ -78,10 +143,10 @@ def status_for(session: Session, client: ClientRecord) -> tuple[str, dict]:
     return worst, last
 
 
-def caseload(session: Session, principal: Principal) -> list[CaseloadRow]:
+def caseload(session: Session, viewer: Viewer) -> list[CaseloadRow]:
     stmt = select(ClientRecord).where(ClientRecord.status == ClientStatus.ACTIVE)
-    if principal.role == "clinician":
-        stmt = stmt.where(ClientRecord.clinician_id == principal.clinician_id)
+    if viewer.clinicians is not None:
+        stmt = stmt.where(ClientRecord.clinician_id.in_(viewer.clinicians))
     rows = []
     for client in session.scalars(stmt):
         status, last = status_for(session, client)

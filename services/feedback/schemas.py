@@ -80,3 +80,21 @@ class PlanSchema(Schema):
     every_n_sessions = fields.Integer(load_default=1, validate=validate.Range(min=1, max=52))
     min_days_between = fields.Integer(load_default=0, validate=validate.Range(min=0, max=365))
     scope = fields.String(dump_only=True)
+
+
+class BreakGlassIn(Schema):
+    reason = fields.String(
+        required=True,
+        validate=validate.Length(min=10, max=500),
+        metadata={"description": "Why you need this client's record (kept, and shown to their clinician)."},
+    )
+
+
+class BreakGlassOut(Schema):
+    id = fields.String()
+    subject = fields.String()
+    clinician_id = fields.String(allow_none=True)
+    client_id = fields.String()
+    reason = fields.String()
+    granted_at = fields.AwareDateTime()
+    expires_at = fields.AwareDateTime()

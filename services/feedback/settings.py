@@ -7,6 +7,8 @@
 | ``FEEDBACK_LINK_TTL_HOURS`` | how long a questionnaire link works | 72 |
 | ``FEEDBACK_CRISIS_TEXT`` | crisis resources shown with the questionnaire and after a risk answer | UK and US numbers |
 | ``FEEDBACK_ESCALATE_AFTER_HOURS`` | an urgent alert unacknowledged this long goes out again, wider | 4 |
+| ``SUPERVISORS_SEE_PRACTICE`` | supervisors see every caseload, not only their supervisees' (``true``) | ``false`` |
+| ``BREAK_GLASS_HOURS`` | how long a client opened outside the caseload (with a reason) stays open | 4 |
 | ``FEEDBACK_MEASURES_DIR`` | a folder of extra measure definitions (e.g. licensed ORS/SRS wording) | none |
 """
 
@@ -34,6 +36,8 @@ class FeedbackSettings(CommonSettings):
     crisis_text: str = DEFAULT_CRISIS_TEXT
     measures_dir: str | None = None
     escalate_after_hours: float = 4.0  # an urgent alert nobody acknowledged is sent again, wider
+    supervisors_see_practice: bool = False
+    break_glass_hours: float = 4.0
 
     @property
     def questionnaire_base_url(self) -> str:
@@ -59,6 +63,10 @@ class FeedbackSettings(CommonSettings):
             values["crisis_text"] = env["FEEDBACK_CRISIS_TEXT"]
         if env.get("FEEDBACK_ESCALATE_AFTER_HOURS"):
             values["escalate_after_hours"] = float(env["FEEDBACK_ESCALATE_AFTER_HOURS"])
+        if env.get("SUPERVISORS_SEE_PRACTICE"):
+            values["supervisors_see_practice"] = env["SUPERVISORS_SEE_PRACTICE"].lower() in ("1", "true", "yes")
+        if env.get("BREAK_GLASS_HOURS"):
+            values["break_glass_hours"] = float(env["BREAK_GLASS_HOURS"])
         if env.get("FEEDBACK_MEASURES_DIR"):
             values["measures_dir"] = env["FEEDBACK_MEASURES_DIR"]
         return values

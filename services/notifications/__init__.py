@@ -8,7 +8,7 @@ from services.notifications import policy
 from services.notifications.settings import NotificationsSettings
 from shared import logs
 from shared.runtime import Runtime
-from shared.web import ProblemApi, make_flask
+from shared.web import ProblemApi, limit_public_links, make_flask
 
 SERVICE = NotificationsSettings.SERVICE
 
@@ -24,4 +24,5 @@ def create_app(settings: NotificationsSettings | None = None, runtime: Runtime |
     ProblemApi(app).register_blueprint(api.blp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(unsubscribe.bp)
+    limit_public_links(app, unsubscribe.bp)
     return app

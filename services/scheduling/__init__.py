@@ -8,7 +8,7 @@ from services.scheduling import policy
 from services.scheduling.settings import SchedulingSettings
 from shared import logs
 from shared.runtime import Runtime
-from shared.web import ProblemApi, make_flask
+from shared.web import ProblemApi, limit_public_links, make_flask
 
 SERVICE = SchedulingSettings.SERVICE
 
@@ -25,5 +25,6 @@ def create_app(settings: SchedulingSettings | None = None, runtime: Runtime | No
     app.register_blueprint(calendar_feed.bp)
     app.register_blueprint(reminder_links.bp)
     app.register_blueprint(pages.bp)
+    limit_public_links(app, calendar_feed.bp, reminder_links.bp)
     cli.register(app)
     return app

@@ -6,6 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from services.feedback import create_app
+from services.feedback.models import ClinicianRecord
+from shared.db import transaction
 from shared.messaging.tables import OutboxMessage
 from tests.support.apps import service_runtime, staff_headers
 from tests.support.feedback_data import client_with_scores
@@ -17,6 +19,9 @@ def fb(db_url):
     client_with_scores(runtime, "c-jo", "k-ada", [14, 15, 20], name="Jo")  # reliable deterioration
     client_with_scores(runtime, "c-sam", "k-ada", [18, 14, 11], name="Sam")
     client_with_scores(runtime, "c-kim", "k-lin", [12, 12], name="Kim", risk_at=2)
+    with transaction(runtime.sessions) as s:  # Dr Sup supervises both (as scheduling's clinician events say)
+        for k in ("k-ada", "k-lin"):
+            s.add(ClinicianRecord(id=k, name=k, active=True, supervisor_id="k-sup"))
     app = create_app(runtime.settings, runtime)
 
     def as_(role, clinician_id=None):
@@ -32,9 +37,10 @@ def test_a_clinician_sees_only_their_caseload_with_alerts_first(fb):
     assert [r["preferred_name"] for r in rows] == ["Jo", "Sam"]
     assert rows[0]["status"] == "off_track" and rows[0]["open_alerts"][0]["rule"] == "reliable_deterioration"
     assert rows[1]["status"] in ("on_track", "watch") and rows[1]["last_scores"]["phq9"]["total"] == 11
-    everyone = c.get("/api/caseload", headers=as_("supervisor")).json
+    everyone = c.get("/api/caseload", headers=as_("supervisor", "k-sup")).json
     assert [r["preferred_name"] for r in everyone] == ["Kim", "Jo", "Sam"]  # the urgent risk alert first
     assert everyone[0]["status"] == "risk"
+    assert c.get("/api/caseload", headers=as_("supervisor", "k-other-sup")).json == []  # not their team
 
 
 def test_progress_and_item_answers_are_for_the_clients_own_clinician(fb):
