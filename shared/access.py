@@ -50,6 +50,7 @@ COMMON = {
     "signin.logout": PUBLIC,  # ends whatever session the cookie names; CSRF-safe (only ever signs out)
     "signin.signed_out": PUBLIC,
     "signin.backchannel_logout": PUBLIC,  # authenticated by the provider's signed logout token
+    "audit.page": Access(frozenset({"admin"}), frozenset(), "the audit trail holds ids, never clinical content"),
 }
 
 

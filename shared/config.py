@@ -27,6 +27,7 @@ settings object (or a value from one) by the composition root.
 | ``OIDC_CLINICIAN_CLAIM`` | the claim carrying a clinician's id in scheduling | ``clinician_id`` |
 | ``STAFF_SESSION_IDLE_MINUTES`` / ``..._MAX_HOURS`` | a page sign-in ends when idle this long / this old | 30 / 12 |
 | ``PUBLIC_LINK_RATE_LIMIT`` | requests per address to a link page (``/q/``, ``/r/``, ``.ics``...) | 60/minute |
+| ``AUDIT_RETENTION_DAYS`` | audit records older than this are dropped by ``flask prune-audit`` | 2555 (7 years) |
 | ``ATTUNE_PROXY_HOPS`` | TLS-terminating proxies in front of the services (trusted ``X-Forwarded-*`` hops) | 0 |
 | ``ATTUNE_LINK_SECRET`` | signs reminder and unsubscribe links (written by notifications) | a development value |
 | ``<SERVICE>_PUBLIC_URL`` | each service's public base URL, used in emails and links | ``http://127.0.0.1:800N`` |
@@ -113,6 +114,7 @@ class CommonSettings:
     session_max_hours: float = 12.0
     proxy_hops: int = 0
     public_link_rate_limit: str = "60 per minute"
+    audit_retention_days: float = 2555.0
     link_secret: str = DEV_LINK_SECRET
     public_urls: dict[str, str] = field(
         default_factory=lambda: {name: f"http://127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}
@@ -190,6 +192,7 @@ class CommonSettings:
             "session_max_hours": float(env.get("STAFF_SESSION_MAX_HOURS", 12)),
             "proxy_hops": int(env.get("ATTUNE_PROXY_HOPS", 0)),
             "public_link_rate_limit": env.get("PUBLIC_LINK_RATE_LIMIT", "60 per minute"),
+            "audit_retention_days": float(env.get("AUDIT_RETENTION_DAYS", 2555)),
             "link_secret": env.get("ATTUNE_LINK_SECRET", DEV_LINK_SECRET),
             "public_urls": {
                 name: env.get(f"{name.upper()}_PUBLIC_URL", f"http://127.0.0.1:{port}")

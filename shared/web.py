@@ -15,7 +15,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared import access, auth, logs
+from shared import access, audit, auth, logs
 from shared.errors import DomainError
 from shared.messaging.outbox import correlation_id
 from shared.runtime import Runtime
@@ -113,7 +113,6 @@ def make_flask(runtime: Runtime, import_name: str, policy: dict[str, access.Acce
     app.extensions["attune_runtime"] = runtime
     app.extensions["attune_settings"] = cfg
     auth.install(app)
-    access.enforce(app, policy)
     issuer = urlsplit(cfg.oidc_issuer)
     provider_origin = f"{issuer.scheme}://{issuer.netloc}"  # sign-out is a form that ends at the provider
 
@@ -123,6 +122,8 @@ def make_flask(runtime: Runtime, import_name: str, policy: dict[str, access.Acce
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if 8 <= len(incoming) <= 64 else str(uuid.uuid4())
         g.correlation_token = correlation_id.set(g.request_id)
+
+    access.enforce(app, policy)  # after the request has its id, before any view
 
     @app.after_request
     def _headers(response):
@@ -182,6 +183,7 @@ def make_flask(runtime: Runtime, import_name: str, policy: dict[str, access.Acce
             return problem(error.status, error.title, str(error), **error.problem_extra())
         return default_exceptions[error.status](str(error))
 
+    audit.install(app)  # registered last, so it runs first after a view: the response it audits is final
     return app
 
 

@@ -163,6 +163,7 @@ class Clients(MethodView):
     @blp.response(201, s.ClientOut)
     def post(self, data):
         client = directory.register_client(session(), data, utcnow())
+        g.audit_client_id = client.id
         return client, 201, {"Location": url_for("scheduling.ClientById", client_id=client.id)}
 
 

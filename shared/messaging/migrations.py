@@ -62,3 +62,44 @@ def create_staff_sessions() -> None:
 
 def drop_staff_sessions() -> None:
     op.drop_table("staff_sessions")
+
+
+def create_audit_log() -> None:
+    op.create_table(
+        "audit_log",
+        sa.Column("seq", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("at", UTCDateTime(timezone=True), nullable=False),
+        sa.Column("subject", sa.String(length=255), nullable=True),
+        sa.Column("roles", sa.String(length=120), nullable=False),
+        sa.Column("action", sa.String(length=160), nullable=False),
+        sa.Column("resource", sa.String(length=255), nullable=False),
+        sa.Column("client_id", sa.String(length=64), nullable=True),
+        sa.Column("source_ip", sa.String(length=64), nullable=False),
+        sa.Column("request_id", sa.String(length=64), nullable=False),
+        sa.Column("outcome", sa.Integer(), nullable=False),
+        sa.Column("prev_hash", sa.String(length=64), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("seq"),
+    )
+    for column in ("at", "subject", "client_id"):
+        op.create_index(f"ix_audit_log_{column}", "audit_log", [column])
+    op.create_table(
+        "audit_head",
+        sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("last_seq", sa.Integer(), nullable=False),
+        sa.Column("last_hash", sa.String(length=64), nullable=False),
+        sa.Column("anchor_seq", sa.Integer(), nullable=False),
+        sa.Column("anchor_hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    genesis = "0" * 64
+    op.execute(
+        sa.text(
+            "INSERT INTO audit_head (id, last_seq, last_hash, anchor_seq, anchor_hash) VALUES (1, 0, :g, 0, :g)"
+        ).bindparams(g=genesis)
+    )
+
+
+def drop_audit_log() -> None:
+    op.drop_table("audit_head")
+    op.drop_table("audit_log")

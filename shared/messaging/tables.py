@@ -110,3 +110,37 @@ class StaffSession(MessagingBase):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditRecord(MessagingBase):
+    """Who read or changed what, append-only and hash-chained (each record's hash covers the one before), so a
+    changed or deleted record is found by ``flask verify-audit``. Ids, routes and outcomes only: never a
+    name, an answer or a note."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    subject: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    roles: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(160))  # "GET scheduling.ClientById"
+    resource: Mapped[str] = mapped_column(String(255))  # the route template, never the concrete URL
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    source_ip: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[int] = mapped_column(Integer)  # the HTTP status
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(MessagingBase):
+    """The chain's last link (one row, locked by each writer so records are chained in order) and, after
+    retention pruned older records, the link the remaining chain starts from."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    anchor_seq: Mapped[int] = mapped_column(Integer)  # records up to this one were pruned
+    anchor_hash: Mapped[str] = mapped_column(String(64))
