@@ -13,6 +13,9 @@ settings object (or a value from one) by the composition root.
 | ``<SERVICE>_OUTBOX_WAKE_PORT`` | loopback UDP port that wakes the relay after a commit (0: timer only) | 7101-7103 |
 | ``<SERVICE>_WORKER_HEALTH_PORT`` | the worker's loopback health endpoint (503 with reasons; 0: off) | 7201-7203 |
 | ``WORKER_STALL_SECONDS`` | a worker loop with no progress for this long makes the worker unhealthy | 300 |
+| ``KAFKA_SECURITY_PROTOCOL`` | ``SASL_SSL``: a closed bus (TLS + SCRAM-SHA-512), required in production | plaintext |
+| ``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` | this service's bus account (ACLs: its own topics) | none |
+| ``KAFKA_SSL_CAFILE`` | the CA that signed the brokers' certificates (PEM) | the system's |
 | ``KAFKA_PARTITIONS`` | partitions of the topics a worker creates at start (existing ones are left alone) | 6 |
 | ``KAFKA_REPLICATION_FACTOR`` | copies of each of those topics (a three-broker cluster: 3) | 1 |
 | ``KAFKA_MIN_INSYNC_REPLICAS`` | copies that must acknowledge a write (a three-broker cluster: 2) | 1 |
@@ -29,6 +32,7 @@ settings object (or a value from one) by the composition root.
 | ``PUBLIC_LINK_RATE_LIMIT`` | requests per address to a link page (``/q/``, ``/r/``, ``.ics``...) | 60/minute |
 | ``AUDIT_RETENTION_DAYS`` | audit records older than this are dropped by ``flask prune-audit`` | 2555 (7 years) |
 | ``ATTUNE_PROXY_HOPS`` | TLS-terminating proxies in front of the services (trusted ``X-Forwarded-*`` hops) | 0 |
+| ``ATTUNE_LINK_KEY`` | seals questionnaire links on the bus (Fernet key; feedback, notifications) | dev value |
 | ``ATTUNE_LINK_SECRET`` | signs reminder and unsubscribe links (written by notifications) | a development value |
 | ``<SERVICE>_PUBLIC_URL`` | each service's public base URL, used in emails and links | ``http://127.0.0.1:800N`` |
 """
@@ -52,6 +56,7 @@ DEV_OIDC_CLIENT_SECRET = "dev-only-oidc-client-secret"  # noqa: S105 - the embed
 DEFAULT_OIDC_ISSUER = "http://127.0.0.1:8180/realms/attune"
 ROLES = ("frontdesk", "clinician", "supervisor", "admin")
 DEV_LINK_SECRET = "dev-only-link-secret-change-me"  # noqa: S105
+DEV_LINK_KEY = "ZGV2LW9ubHktbGluay1rZXktY2hhbmdlLW1lLTAwMDA="  # noqa: S105 - base64 of 32 dev-only bytes
 
 
 def kafka_namespace(env: Mapping[str, str] | None = None) -> str:
@@ -116,6 +121,7 @@ class CommonSettings:
     public_link_rate_limit: str = "60 per minute"
     audit_retention_days: float = 2555.0
     link_secret: str = DEV_LINK_SECRET
+    link_key: str = DEV_LINK_KEY
     public_urls: dict[str, str] = field(
         default_factory=lambda: {name: f"http://127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}
     )
@@ -125,10 +131,15 @@ class CommonSettings:
     kafka_partitions: int = 6
     kafka_replication_factor: int = 1  # a cluster: 3
     kafka_min_insync_replicas: int = 1  # a cluster: 2 (a write is acknowledged by two brokers)
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: str | None = None
     environment: str = "development"  # ATTUNE_ENV; "production" refuses unsafe settings at start-up
     testing: bool = False
 
     SERVICE: ClassVar[str] = ""  # set by each service's subclass
+    USES_LINK_KEY: ClassVar[bool] = False  # feedback seals questionnaire links, notifications opens them
 
     def __post_init__(self):
         if self.environment == "production":
@@ -147,6 +158,10 @@ class CommonSettings:
         for name, (value, default) in defaults.items():
             if not value or value == default or len(value) < 16:
                 problems.append(f"{name} is unset, a development default or shorter than 16 characters")
+        if self.USES_LINK_KEY and self.link_key == DEV_LINK_KEY:
+            problems.append("ATTUNE_LINK_KEY is unset or the development key (make one: Fernet.generate_key())")
+        if self.kafka_security_protocol != "SASL_SSL" or not self.kafka_sasl_password:
+            problems.append("KAFKA_SECURITY_PROTOCOL must be SASL_SSL, with KAFKA_SASL_USERNAME and _PASSWORD")
         if not self.oidc_issuer.startswith("https://"):
             problems.append("OIDC_ISSUER must be an https:// URL")
         for name, url in self.public_urls.items():
@@ -157,6 +172,21 @@ class CommonSettings:
     @property
     def service(self) -> str:
         return self.SERVICE
+
+    def kafka_security(self) -> dict:
+        """kafka-python settings for this service's bus account (empty on a plaintext development bus)."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {}
+        config = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.startswith("SASL"):
+            config |= {
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_plain_username": self.kafka_sasl_username,
+                "sasl_plain_password": self.kafka_sasl_password,
+            }
+        if self.kafka_ssl_cafile:
+            config["ssl_cafile"] = self.kafka_ssl_cafile
+        return config
 
     @property
     def client_id(self) -> str:
@@ -179,6 +209,10 @@ class CommonSettings:
             "kafka_partitions": int(env.get("KAFKA_PARTITIONS", 6)),
             "kafka_replication_factor": int(env.get("KAFKA_REPLICATION_FACTOR", 1)),
             "kafka_min_insync_replicas": int(env.get("KAFKA_MIN_INSYNC_REPLICAS", 1)),
+            "kafka_security_protocol": env.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+            "kafka_sasl_username": env.get("KAFKA_SASL_USERNAME"),
+            "kafka_sasl_password": env.get("KAFKA_SASL_PASSWORD"),
+            "kafka_ssl_cafile": env.get("KAFKA_SSL_CAFILE"),
             "environment": env.get("ATTUNE_ENV", "development"),
             "secret_key": env.get(f"{prefix}_SECRET_KEY") or env.get("ATTUNE_SECRET_KEY", DEV_SECRET_KEY),
             "oidc_issuer": env.get("OIDC_ISSUER", DEFAULT_OIDC_ISSUER).rstrip("/"),
@@ -194,6 +228,7 @@ class CommonSettings:
             "public_link_rate_limit": env.get("PUBLIC_LINK_RATE_LIMIT", "60 per minute"),
             "audit_retention_days": float(env.get("AUDIT_RETENTION_DAYS", 2555)),
             "link_secret": env.get("ATTUNE_LINK_SECRET", DEV_LINK_SECRET),
+            "link_key": env.get("ATTUNE_LINK_KEY", DEV_LINK_KEY),
             "public_urls": {
                 name: env.get(f"{name.upper()}_PUBLIC_URL", f"http://127.0.0.1:{port}")
                 for name, port in DEFAULT_PORTS.items()

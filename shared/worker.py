@@ -18,7 +18,7 @@ from shared import logs
 from shared.events.catalog import ensure_all_topics, group_id
 from shared.loops import Health, run_guarded
 from shared.messaging.consumer import ConsumerLoop
-from shared.messaging.kafka_clients import make_consumer, make_producer, make_reader
+from shared.messaging.kafka_clients import make_consumer, make_producer, make_reader, use_security
 from shared.messaging.relay import OutboxRelay
 from shared.runtime import Runtime
 from shared.wiring import Wiring
@@ -130,5 +130,6 @@ def main(settings_class, bootstrap) -> None:
     """``python -m services.<name>.worker``: settings from the environment, composed by the service's bootstrap."""
     settings = settings_class.from_env()
     logs.configure(settings.service)
+    use_security(settings.kafka_security())
     runtime = Runtime.build(settings)
     sys.exit(run_forever(runtime, bootstrap(settings, runtime)))

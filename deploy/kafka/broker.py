@@ -73,17 +73,24 @@ class Node:
         return self.directory / "kafka.pid"
 
 
-def _properties(node: Node, voters: str, replication: int, min_isr: int) -> str:
+def plaintext_listeners(node: Node) -> list[str]:
+    return [
+        f"listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    ]
+
+
+def _properties(node: Node, voters: str, replication: int, min_isr: int, listeners: list[str] | None = None) -> str:
+    """``listeners``: the listener and security lines (plaintext on loopback unless a profile gives its own)."""
     return "\n".join(
         [
             "process.roles=broker,controller",
             f"node.id={node.node_id}",
             f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            *(listeners or plaintext_listeners(node)),
             f"log.dirs={node.directory / 'data'}",
             "auto.create.topics.enable=false",
             f"offsets.topic.replication.factor={replication}",
@@ -106,12 +113,12 @@ def _java(args: list[str], **kw) -> subprocess.CompletedProcess:
     return subprocess.run(["java", "-cp", f"{LIB}/*", *args], capture_output=True, text=True, **kw)
 
 
-def _format(node: Node, cluster_id: str) -> Path:
+def _format(node: Node, cluster_id: str, extra: list[str] | None = None) -> Path:
     node.directory.mkdir(parents=True, exist_ok=True)
     props = node.directory / "server.properties"
     if (node.directory / "data" / "meta.properties").exists():
         return props
-    result = _java(["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)])
+    result = _java(["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), *(extra or [])])
     if result.returncode != 0:
         raise BrokerError(f"StorageTool format failed: {result.stdout}{result.stderr}")
     return props
@@ -140,7 +147,9 @@ def _launch(node: Node) -> subprocess.Popen:
     return proc
 
 
-def wait_until_ready(bootstrap: str, expected_brokers: int = 1, timeout: float = 90.0, proc=None) -> None:
+def wait_until_ready(
+    bootstrap: str, expected_brokers: int = 1, timeout: float = 90.0, proc=None, client_config: dict | None = None
+) -> None:
     """Wait until the admin client sees all brokers (a listening port is not yet a working broker)."""
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
@@ -151,7 +160,9 @@ def wait_until_ready(bootstrap: str, expected_brokers: int = 1, timeout: float =
         if proc is not None and proc.poll() is not None:
             raise BrokerError(f"the broker exited with code {proc.returncode}")
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="attune-probe")
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap, request_timeout_ms=5000, client_id="attune-probe", **(client_config or {})
+            )
             try:
                 cluster = admin.describe_cluster()
                 if len(cluster.get("brokers", [])) >= expected_brokers and cluster.get("controller_id", -1) != -1:

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from services.feedback.models import Assignment, ClientRecord
+from shared import sealed
 from shared.events import catalog as events
 from shared.events.envelope import Event
 from shared.messaging.outbox import emit
@@ -35,6 +36,7 @@ def issue(
     now: datetime,
     ttl: timedelta,
     base_url: str,
+    link_key: str,
     appointment_id: str | None = None,
     session_number: int | None = None,
     skip_reason: str | None = None,
@@ -74,7 +76,7 @@ def issue(
             "client_id": client.id,
             "clinician_id": clinician_id,
             "measures": measures,
-            "questionnaire_url": f"{base_url}/q/{token}",
+            "sealed_url": sealed.seal(link_key, f"{base_url}/q/{token}"),
             "expires_at": assignment.expires_at,
             "trigger": trigger,
         },

@@ -84,6 +84,7 @@ def _issue(session: Session, event: Event, client: ClientRecord, settings: Feedb
         now=now,
         ttl=timedelta(hours=settings.link_ttl_hours),
         base_url=settings.questionnaire_base_url,
+        link_key=settings.link_key,
         appointment_id=event.data.appointment_id,
         **what,
     )

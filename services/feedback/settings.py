@@ -29,6 +29,7 @@ DEFAULT_CRISIS_TEXT = (
 @dataclass(kw_only=True)
 class FeedbackSettings(CommonSettings):
     SERVICE: ClassVar[str] = "feedback"
+    USES_LINK_KEY: ClassVar[bool] = True
 
     session_measures: list[str] = field(default_factory=lambda: ["phq9"])
     intake_measures: list[str] | None = None  # None: the same as the session measures

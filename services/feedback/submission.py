@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.feedback import alerts, change, measures, rules, scoring, trajectories
+from services.feedback import alerts, measures, rules, scoring, trajectories
 from services.feedback.models import Assignment, ClientRecord, Response
 from shared.events import catalog as events
 from shared.messaging.outbox import emit
@@ -100,7 +100,6 @@ def record(
 ) -> Outcome:
     """Store the responses and act on them, in the caller's transaction (the assignment is already claimed)."""
     signals: list[rules.Signal] = []
-    event_scores = []
     for s in scores:
         m = measures.get(s.measure)
         session.add(
@@ -122,16 +121,6 @@ def record(
         past = history(session, assignment.client_id, assignment.episode_id, s.measure)
         found = rules.evaluate(m, past, expected_for=expected_course(session, m, past[0].total))
         signals += found
-        baseline = past[0].total if len(past) > 1 else None
-        event_scores.append(
-            {
-                "measure": s.measure,
-                "total": s.total,
-                "band": s.band,
-                "change_from_baseline": None if baseline is None else s.total - baseline,
-                "reliable_change": None if baseline is None else change.classify(m, baseline, s.total),
-            }
-        )
     emit(
         session,
         events.QUESTIONNAIRE_COMPLETED,
@@ -140,7 +129,6 @@ def record(
             "client_id": assignment.client_id,
             "clinician_id": assignment.clinician_id,
             "completed_at": now,
-            "scores": event_scores,
         },
         subject=assignment.client_id,
     )

@@ -92,7 +92,7 @@ def invite_to_questionnaire(session: Session, event: Event, settings: Notificati
         due_at=scheduled.client_due(settings, contact, now),
         context={
             "preferred_name": contact.display_name,
-            "questionnaire_url": d.questionnaire_url,
+            "questionnaire_url": scheduled.questionnaire_link(d, settings),
             "assignment_id": d.assignment_id,
             "expires_at": d.expires_at.isoformat(),
             "expires_local": f"{expires:%A %d %B at %H:%M} ({contact.timezone})",

@@ -14,9 +14,14 @@ from services.notifications import deliveries, kinds, rules
 from services.notifications.models import AppointmentRecord, Contact, Delivery
 from services.notifications.quiet_hours import next_allowed
 from services.notifications.settings import NotificationsSettings
-from shared import links
+from shared import links, sealed
 from shared.events.envelope import Event
 from shared.statuses import AppointmentStatus, DeliveryStatus
+
+
+def questionnaire_link(d, settings: NotificationsSettings) -> str:
+    """The working link in a ``questionnaire.issued`` event: sealed on the bus (older events carry it in clear)."""
+    return sealed.unseal(settings.link_key, d.sealed_url) if d.sealed_url else d.questionnaire_url
 
 
 def client_due(settings: NotificationsSettings, contact: Contact, due: datetime) -> datetime:
@@ -174,7 +179,7 @@ def schedule_questionnaire_reminder(
         schedule_key=f"q-reminder:{d.assignment_id}",
         context={
             "preferred_name": contact.display_name,
-            "questionnaire_url": d.questionnaire_url,
+            "questionnaire_url": questionnaire_link(d, settings),
             "assignment_id": d.assignment_id,
             "expires_at": d.expires_at.isoformat(),
             "expires_local": _local(contact, d.expires_at),

@@ -32,6 +32,7 @@ from shared.config import CommonSettings
 @dataclass(kw_only=True)
 class NotificationsSettings(CommonSettings):
     SERVICE: ClassVar[str] = "notifications"
+    USES_LINK_KEY: ClassVar[bool] = True
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025

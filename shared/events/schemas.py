@@ -141,13 +141,16 @@ class SessionCompletedV1(EventData):
 
 
 class QuestionnaireIssuedV1(EventData):
-    """The link is a single-use bearer credential: it is stored hashed in feedback and only travels here."""
+    """The link is a single-use bearer credential: stored hashed in feedback, it travels only here and only
+    sealed (``shared/sealed.py``) with a key that notifications holds. ``questionnaire_url`` (in clear) is
+    read from events written before sealing and no longer written."""
 
     assignment_id = _id()
     client_id = _id()
     clinician_id = _id()
     measures = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
-    questionnaire_url = fields.Url(required=True, require_tld=False)
+    sealed_url = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^fernet:"))
+    questionnaire_url = fields.Url(load_default=None, allow_none=True, require_tld=False)
     expires_at = _when()
     trigger = fields.String(required=True, validate=validate.OneOf(["intake", "session", "manual"]))
 
@@ -168,13 +171,14 @@ class MeasureScoreV1(Schema):
 
 
 class QuestionnaireCompletedV1(EventData):
-    """Totals and classifications only: item answers never leave the feedback service."""
+    """That a questionnaire was answered (notifications stops its reminders): no scores and no answers, which
+    stay behind the feedback service's login. ``scores`` is read from events written before, never written."""
 
     assignment_id = _id()
     client_id = _id()
     clinician_id = _id()
     completed_at = _when()
-    scores = fields.List(fields.Nested(MeasureScoreV1), required=True)
+    scores = fields.List(fields.Nested(MeasureScoreV1), load_default=list)
 
 
 class QuestionnaireExpiredV1(EventData):

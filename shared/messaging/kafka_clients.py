@@ -1,6 +1,8 @@
 """Kafka clients with every delivery-relevant setting explicit (kafka-python 3 changed several defaults).
 
 Create clients inside the process that uses them (after gunicorn or multiprocessing forks), never at import.
+A closed bus (TLS + SCRAM, ``deploy/kafka/secure.py``) is set once per process by ``use_security`` from the
+service's settings; every client made here then carries it.
 """
 
 from __future__ import annotations
@@ -9,9 +11,18 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+_security: dict = {}
+
+
+def use_security(config: dict) -> None:
+    """kafka-python's security settings for every client this process makes (empty: plaintext)."""
+    _security.clear()
+    _security.update(config)
+
 
 def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:
     return KafkaProducer(
+        **_security,
         bootstrap_servers=bootstrap,
         client_id=client_id,
         acks="all",
@@ -29,6 +40,7 @@ def make_producer(bootstrap: str, client_id: str) -> KafkaProducer:
 def make_consumer(bootstrap: str, group: str, topics: list[str], client_id: str) -> KafkaConsumer:
     return KafkaConsumer(
         *topics,
+        **_security,
         bootstrap_servers=bootstrap,
         client_id=client_id,
         group_id=group,
@@ -46,6 +58,7 @@ def make_consumer(bootstrap: str, group: str, topics: list[str], client_id: str)
 def make_reader(bootstrap: str, client_id: str) -> KafkaConsumer:
     """A consumer outside any group, for reading a topic from the start (assign + seek), committing nothing."""
     return KafkaConsumer(
+        **_security,
         bootstrap_servers=bootstrap,
         client_id=client_id,
         group_id=None,
@@ -67,7 +80,9 @@ def ensure_topics(
     configs = {"min.insync.replicas": str(min_insync)}
     if compacted:  # the latest record per key is kept for ever: a state snapshot, not a history
         configs["cleanup.policy"] = "compact"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="attune-admin", request_timeout_ms=30_000)
+    admin = KafkaAdminClient(
+        **_security, bootstrap_servers=bootstrap, client_id="attune-admin", request_timeout_ms=30_000
+    )
     try:
         existing = set(admin.list_topics())
         new = [

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from services.feedback import create_app
-from tests.support.apps import service_runtime, staff_headers
 from tests.support.feedback_data import client_with_scores
-from tests.support.live import LiveServer
+from tests.support.live import serve, signed_in_page
 
 
 def test_caseload_chart_and_alert(browser, tmp_path):
-    runtime = service_runtime("feedback", f"sqlite:///{tmp_path / 'f.db'}")
+    runtime, server = serve("feedback", f"sqlite:///{tmp_path / 'f.db'}")
     client_with_scores(runtime, "c-jo", "k-ada", [14, 15, 20], name="Jo")
     client_with_scores(runtime, "c-sam", "k-ada", [18, 14, 11], name="Sam")
-    server = LiveServer(create_app(runtime.settings, runtime)).start()
-    token = staff_headers("clinician", "k-ada")["Authorization"][7:]
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page = signed_in_page(browser, server, "clinician", "k-ada", "/dashboard")
     try:
-        page.goto(f"{server.url}/login?token={token}&next=/dashboard")
         rows = page.locator("table.caseload tbody tr")
         assert rows.count() == 2 and "Jo" in rows.nth(0).inner_text()
         assert "off track" in rows.nth(0).inner_text()

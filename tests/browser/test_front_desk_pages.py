@@ -6,26 +6,27 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 from sqlalchemy import select
 
+from services.scheduling.cli import create_practice
 from services.scheduling.models import Appointment
+from shared.db import transaction
 from shared.messaging.tables import OutboxMessage
-from tests.support.apps import make_scheduling
-from tests.support.live import LiveServer
+from tests.support.apps import staff_headers
+from tests.support.live import serve, signed_in_page
 
 LONDON = ZoneInfo("Europe/London")
 
 
 @pytest.fixture
 def desk(tmp_path, browser):
-    made = make_scheduling(f"sqlite:///{tmp_path / 's.db'}")
-    runtime, app = made.runtime, made.app
-    server = LiveServer(app).start()
-    token = made.token()
-    api = app.test_client()
-    api.post(
-        "/api/clinicians",
-        headers={"Authorization": f"Bearer {token}"},
+    runtime, server = serve("scheduling", f"sqlite:///{tmp_path / 's.db'}")
+    with transaction(runtime.sessions) as s:
+        create_practice(s)
+    requests.post(
+        f"{server.url}/api/clinicians",
+        headers=staff_headers("frontdesk"),
         json={
             "name": "Dr Ada Okafor",
             "email": "ada@p.example",
@@ -33,11 +34,9 @@ def desk(tmp_path, browser):
             "working_hours": {d: [["08:00", "20:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
         },
     )
-    context = browser.new_context(viewport={"width": 1366, "height": 900})
-    page = context.new_page()
-    page.goto(f"{server.url}/login?token={token}&next=/desk/day")
+    page = signed_in_page(browser, server, "frontdesk", None, "/desk/day", viewport=(1366, 900))
     yield page, server, runtime
-    context.close()
+    page.context.close()
     server.stop()
 
 

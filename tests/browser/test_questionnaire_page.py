@@ -41,10 +41,14 @@ def form_link(tmp_path):
             now=utcnow(),
             ttl=timedelta(hours=72),
             base_url=server.url,
+            link_key=runtime.settings.link_key,
         )
+        from shared import sealed
         from shared.messaging.tables import OutboxMessage
 
-        url = re.search(r'"questionnaire_url":"([^"]+)"', s.query(OutboxMessage).one().payload).group(1)
+        payload = s.query(OutboxMessage).one().payload
+        assert server.url not in payload  # on the bus the link is sealed
+        url = sealed.unseal(runtime.settings.link_key, re.search(r'"sealed_url":"([^"]+)"', payload).group(1))
     yield url
     server.stop()
 

@@ -84,6 +84,24 @@ def issued(expires_in: timedelta = timedelta(hours=72)) -> dict:
     return ev.issued(NOW + expires_in)
 
 
+def test_an_event_from_before_sealing_still_carries_a_working_link(notes, mail):
+    legacy = {k: v for k, v in issued().items() if k != "sealed_url"}
+    notes.deliver(events.QUESTIONNAIRE_ISSUED, {**legacy, "questionnaire_url": "http://127.0.0.1:8002/q/OLD-TOKEN"})
+    assert notes.dispatch(NOW) == 1
+    assert "OLD-TOKEN" in mail.messages()[0].text()
+
+
+def test_a_link_sealed_with_another_key_is_not_sent(notes, mail):
+    from cryptography.fernet import Fernet
+
+    from shared import sealed
+
+    foreign = sealed.seal(Fernet.generate_key().decode(), "http://127.0.0.1:8002/q/FORGED")
+    with pytest.raises(sealed.SealError):
+        notes.deliver(events.QUESTIONNAIRE_ISSUED, {**issued(), "sealed_url": foreign})
+    assert notes.dispatch(NOW) == 0 and mail.messages() == []
+
+
 def test_questionnaire_invitation_and_its_reminder(notes, mail):
     notes.deliver(events.QUESTIONNAIRE_ISSUED, issued())
     assert notes.dispatch(NOW) == 1

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
+from shared import sealed
+from shared.config import DEV_LINK_KEY
 from shared.db import transaction
 from shared.events import catalog as events
 from shared.events.catalog import EventSpec
@@ -65,12 +67,13 @@ def session_completed(number: int = 1, appointment_id: str | None = None, **chan
 
 
 def issued(expires_at: datetime, **changes) -> dict:
+    """``questionnaire.issued`` as feedback writes it: the link sealed with the (development) link key."""
     return {
         "assignment_id": "q1",
         "client_id": "c1",
         "clinician_id": "k1",
         "measures": ["phq9"],
-        "questionnaire_url": "http://127.0.0.1:8002/q/SECRET-TOKEN",
+        "sealed_url": sealed.seal(DEV_LINK_KEY, "http://127.0.0.1:8002/q/SECRET-TOKEN"),
         "expires_at": expires_at,
         "trigger": "session",
         **changes,

@@ -54,6 +54,7 @@ def client_with_scores(
                 now=when,
                 ttl=timedelta(hours=72),
                 base_url="http://x",
+                link_key=runtime.settings.link_key,
                 session_number=n,
             )
             s.flush()

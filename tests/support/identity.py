@@ -99,13 +99,14 @@ def access_token(role: str = "frontdesk", clinician_id: str | None = None) -> st
 
 def register_service(service: str, base_url: str) -> None:
     """Point the realm's client for ``service`` at where a test runs it (sign-in, logout and back-channel
-    URLs), as a deployment registers its public URL."""
+    URLs), as a deployment registers its public URL. Earlier sign-in URLs stay valid (other tests use them)."""
     server = provider()
     http = server.admin_session()
     base = f"{server.url}/admin/realms/{keycloak.REALM}/clients"
     found = http.get(base, params={"clientId": f"attune-{service}"}, timeout=10).json()[0]
-    found["redirectUris"] = [f"{base_url}/auth/callback"]
-    found["attributes"]["post.logout.redirect.uris"] = f"{base_url}/*"
+    found["redirectUris"] = sorted({*found["redirectUris"], f"{base_url}/auth/callback"})
+    logout = set(filter(None, found["attributes"].get("post.logout.redirect.uris", "").split("##")))
+    found["attributes"]["post.logout.redirect.uris"] = "##".join(sorted(logout | {f"{base_url}/*"}))
     found["attributes"]["backchannel.logout.url"] = f"{base_url}/auth/backchannel-logout"
     http.put(f"{base}/{found['id']}", json=found, timeout=10).raise_for_status()
 

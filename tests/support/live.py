@@ -52,3 +52,16 @@ def keycloak_sign_in(page, username: str, password: str, otp: str | None = None)
     if otp is not None:
         page.locator("#otp").fill(otp)
         page.locator("#kc-login").click()
+
+
+def signed_in_page(browser, server, role: str, clinician_id: str | None, path: str, viewport=(1280, 900)):
+    """A Chromium page signed in through Keycloak's login page as a staff member with ``role``, at ``path``."""
+    from tests.support import identity
+
+    person = identity.account(role, clinician_id)
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    page = context.new_page()
+    page.goto(f"{server.url}{path}")
+    keycloak_sign_in(page, person.username, person.password)
+    page.wait_for_url(f"{server.url}{path}*")
+    return page

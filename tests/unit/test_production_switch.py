@@ -14,12 +14,16 @@ SAFE = {
     "ATTUNE_ENV": "production",
     "ATTUNE_SECRET_KEY": "s3cret-key-for-flask-sessions-0001",
     "ATTUNE_LINK_SECRET": "s3cret-key-for-signed-links-00001",
+    "ATTUNE_LINK_KEY": "cHJvZHVjdGlvbi1saW5rLWtleS0wMDAwMDAwMDAwMDA=",
     "OIDC_CLIENT_SECRET": "s3cret-from-the-identity-provider",
     "OIDC_ISSUER": "https://id.practice.example/realms/attune",
     "SCHEDULING_PUBLIC_URL": "https://desk.practice.example",
     "FEEDBACK_PUBLIC_URL": "https://care.practice.example",
     "NOTIFICATIONS_PUBLIC_URL": "https://mail.practice.example",
     "ALERT_ONCALL_ADDRESS": "oncall@practice.example",
+    "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "KAFKA_SASL_USERNAME": "feedback",
+    "KAFKA_SASL_PASSWORD": "a-long-bus-password-0001",
 }
 ALL = (SchedulingSettings, FeedbackSettings, NotificationsSettings)
 
@@ -43,6 +47,9 @@ def test_safe_production_settings_start(settings):
         ("OIDC_ISSUER", None, "OIDC_ISSUER"),
         ("OIDC_ISSUER", "http://id.practice.example/realms/attune", "OIDC_ISSUER"),
         ("FEEDBACK_PUBLIC_URL", None, "FEEDBACK_PUBLIC_URL"),
+        ("KAFKA_SECURITY_PROTOCOL", None, "KAFKA_SECURITY_PROTOCOL"),
+        ("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", "KAFKA_SECURITY_PROTOCOL"),
+        ("KAFKA_SASL_PASSWORD", None, "KAFKA_SASL"),
         ("SCHEDULING_PUBLIC_URL", "http://desk.practice.example", "SCHEDULING_PUBLIC_URL"),
     ],
 )
@@ -63,3 +70,11 @@ def test_notifications_needs_someone_on_call():
 
 def test_development_starts_with_its_defaults():
     assert SchedulingSettings.from_env({}).environment == "development"
+
+
+def test_the_services_that_handle_links_need_their_own_link_key():
+    env = {k: v for k, v in SAFE.items() if k != "ATTUNE_LINK_KEY"}
+    for settings in (FeedbackSettings, NotificationsSettings):
+        with pytest.raises(ValueError, match="ATTUNE_LINK_KEY"):
+            settings.from_env(env)
+    assert SchedulingSettings.from_env(env)  # scheduling never sees a questionnaire link
