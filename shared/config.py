@@ -24,6 +24,7 @@ settings object (or a value from one) by the composition root.
 | ``<SERVICE>_SECRET_KEY`` / ``ATTUNE_SECRET_KEY`` | Flask session and form signing | a development value |
 | ``OIDC_ISSUER`` | the staff identity provider (OpenID Connect issuer URL) | the embedded Keycloak's ``attune`` realm |
 | ``OIDC_CLIENT_ID`` / ``OIDC_CLIENT_SECRET`` | this service's OIDC client | ``attune-<service>`` / dev value |
+| ``OIDC_ADMIN_CLIENT_ID`` / ``_SECRET`` | Keycloak account that invites and disables staff | ``attune-admin`` / dev |
 | ``OIDC_AUDIENCE`` | the audience every bearer access token must carry | ``attune`` |
 | ``OIDC_ROLES_CLAIM`` | the claim (dotted path) listing a user's roles or groups | ``roles`` |
 | ``OIDC_ROLE_MAP`` | provider role or group = Attune role, comma separated (``sg-x=clinician``) | the four roles |
@@ -112,6 +113,8 @@ class CommonSettings:
     oidc_client_id: str = ""  # "attune-<service>" when empty
     oidc_client_secret: str = DEV_OIDC_CLIENT_SECRET
     oidc_audience: str = "attune"
+    oidc_admin_client_id: str = "attune-admin"
+    oidc_admin_client_secret: str = DEV_OIDC_CLIENT_SECRET
     oidc_roles_claim: str = "roles"
     oidc_role_map: dict[str, str] = field(default_factory=lambda: role_map(""))
     oidc_clinician_claim: str = "clinician_id"
@@ -219,6 +222,8 @@ class CommonSettings:
             "oidc_client_id": env.get("OIDC_CLIENT_ID", ""),
             "oidc_client_secret": env.get("OIDC_CLIENT_SECRET", DEV_OIDC_CLIENT_SECRET),
             "oidc_audience": env.get("OIDC_AUDIENCE", "attune"),
+            "oidc_admin_client_id": env.get("OIDC_ADMIN_CLIENT_ID", "attune-admin"),
+            "oidc_admin_client_secret": env.get("OIDC_ADMIN_CLIENT_SECRET", DEV_OIDC_CLIENT_SECRET),
             "oidc_roles_claim": env.get("OIDC_ROLES_CLAIM", "roles"),
             "oidc_role_map": role_map(env.get("OIDC_ROLE_MAP", "")),
             "oidc_clinician_claim": env.get("OIDC_CLINICIAN_CLAIM", "clinician_id"),

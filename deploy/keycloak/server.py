@@ -165,7 +165,7 @@ def realm_representation(
             "username": f"service-account-{ADMIN_CLIENT}",
             "enabled": True,
             "serviceAccountClientId": ADMIN_CLIENT,
-            "clientRoles": {"realm-management": ["manage-users", "view-users", "query-users"]},
+            "clientRoles": {"realm-management": ["manage-users", "view-users", "query-users", "view-realm"]},
         }
     ]
     if dev:

@@ -4,6 +4,7 @@ the tests alike)."""
 from __future__ import annotations
 
 from services.scheduling import handlers
+from services.scheduling.accounts import account_closer
 from services.scheduling.settings import SchedulingSettings
 from shared.db import utcnow
 from shared.events import catalog as events
@@ -18,4 +19,4 @@ HANDLERS = {
 
 
 def bootstrap(settings: SchedulingSettings, runtime: Runtime, clock=utcnow) -> Wiring:
-    return wire(SERVICE, HANDLERS, {"settings": settings, "clock": clock})
+    return wire(SERVICE, HANDLERS, {"settings": settings, "clock": clock}, loops=[account_closer(runtime)])

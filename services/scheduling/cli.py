@@ -124,6 +124,26 @@ def parse_hours(spec: str) -> dict:
 
 
 def register(app) -> None:
+    @app.cli.command("invite-staff")
+    @click.option("--email", required=True)
+    @click.option("--role", type=click.Choice(["frontdesk", "clinician", "supervisor", "admin"]), required=True)
+    @click.option("--clinician-id", default=None, help="the clinician in scheduling (required for clinicians)")
+    def invite_staff_cmd(email, role, clinician_id):
+        """Create a staff account at the identity provider and email the invitation."""
+        from shared.staff_accounts import AccountError, StaffAccounts
+
+        if role == "clinician" and not clinician_id:
+            raise click.UsageError("a clinician account needs --clinician-id (see GET /api/clinicians)")
+        if clinician_id:
+            with runtime_of(app).sessions() as session:
+                if session.get(Clinician, clinician_id) is None:
+                    raise click.UsageError(f"no clinician {clinician_id} in scheduling")
+        try:
+            StaffAccounts.from_settings(runtime_of(app).settings).invite(email, role, clinician_id)
+        except AccountError as exc:
+            raise click.ClickException(str(exc)) from exc
+        click.echo(f"invited {email} as {role}: the invitation is on its way")
+
     @app.cli.command("create-practice")
     def create_practice_cmd():
         """Create the default appointment types and rooms."""

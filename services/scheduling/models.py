@@ -32,6 +32,8 @@ class Clinician(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Who also hears about this clinician's clients' urgent alerts (another clinician; none: the practice's).
     supervisor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # When the identity provider disabled this (deactivated) clinician's accounts; None: not yet, or active.
+    account_disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)  # +1 on every change; events carry it
     calendar_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,12 +12,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-from shared.config import CommonSettings
+from shared.config import DEV_OIDC_CLIENT_SECRET, CommonSettings
 
 
 @dataclass(kw_only=True)
 class SchedulingSettings(CommonSettings):
     SERVICE: ClassVar[str] = "scheduling"
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.oidc_admin_client_secret in ("", DEV_OIDC_CLIENT_SECRET):
+            problems.append("OIDC_ADMIN_CLIENT_SECRET is unset or a development default (staff accounts)")
+        return problems
 
     late_cancel_hours: float = 24.0
     practice_timezone: str = "Europe/London"

@@ -21,6 +21,7 @@ SAFE = {
     "FEEDBACK_PUBLIC_URL": "https://care.practice.example",
     "NOTIFICATIONS_PUBLIC_URL": "https://mail.practice.example",
     "ALERT_ONCALL_ADDRESS": "oncall@practice.example",
+    "OIDC_ADMIN_CLIENT_SECRET": "another-secret-from-the-provider",
     "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
     "KAFKA_SASL_USERNAME": "feedback",
     "KAFKA_SASL_PASSWORD": "a-long-bus-password-0001",
