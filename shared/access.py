@@ -37,6 +37,7 @@ def allow(read: Iterable[str] = (), write: Iterable[str] = (), owner: str = "") 
 
 
 PUBLIC = Access(public=True)
+LINK = Access(public=True, owner="the link's own token (single use or signed), rate-limited")
 
 # Routes every service has (``shared/web.py``, ``shared/auth.py``, flask-smorest's OpenAPI document).
 COMMON = {

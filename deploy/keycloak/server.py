@@ -4,6 +4,8 @@
     python -m deploy.keycloak.server start [--dir var/keycloak] [--port 8180]
     python -m deploy.keycloak.server stop  [--dir var/keycloak]
     python -m deploy.keycloak.server otp USERNAME          # the current one-time code of a demo user
+    python -m deploy.keycloak.server provision --url https://id.example --public-url scheduling=https://... (x3)
+        # the attune realm and its clients in an existing Keycloak (KEYCLOAK_ADMIN_PASSWORD, OIDC_CLIENT_SECRET)
 
 ``start`` runs ``kc.sh start-dev`` with its own H2 file (or memory) database, then imports the ``attune``
 realm from ``deploy/keycloak/attune-realm.json`` through the admin API, adding one client per service whose
@@ -110,6 +112,22 @@ class Server:
         http = requests.Session()
         http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
         return http
+
+
+class Remote(Server):
+    """A Keycloak someone else runs (production): its URL and its administrator's password."""
+
+    def __init__(self, url: str, password: str):
+        super().__init__(0, Path("."))
+        self._url, self._password = url, password
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def admin_password(self) -> str:
+        return self._password
 
 
 def realm_representation(
@@ -314,11 +332,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=["fetch", "start", "stop", "otp"])
+    parser.add_argument("command", choices=["fetch", "start", "stop", "otp", "provision"])
+    parser.add_argument("--url", help="an existing Keycloak (provision)")
     parser.add_argument("username", nargs="?")
     parser.add_argument("--dir", type=Path, default=Path("var/keycloak"))
     parser.add_argument("--port", type=int, default=8180)
     parser.add_argument("--smtp-port", type=int, default=8025)
+    parser.add_argument("--public-url", action="append", default=[], help="service=https://... (realm)")
     args = parser.parse_args(argv)
     if args.command == "fetch":
         fetch(quiet=False)
@@ -327,6 +347,15 @@ def main(argv: list[str] | None = None) -> int:
         urls = {name: f"http://127.0.0.1:{8001 + i}" for i, name in enumerate(SERVICES)}
         server = start(args.dir, args.port, public_urls=urls, smtp_port=args.smtp_port)
         print(f"Keycloak ready: issuer {server.issuer}")
+    elif args.command == "provision":
+        urls = dict(pair.split("=", 1) for pair in args.public_url)
+        missing = [name for name in SERVICES if name not in urls]
+        if missing or not args.url:
+            parser.error(f"--url and --public-url for each of {', '.join(SERVICES)} are needed")
+        secret = os.environ.get("OIDC_CLIENT_SECRET") or parser.error("set OIDC_CLIENT_SECRET (the clients' secret)")
+        remote = Remote(args.url.rstrip("/"), os.environ.get("KEYCLOAK_ADMIN_PASSWORD", ""))
+        ensure_realm(remote, realm_representation(urls, args.smtp_port, client_secret=secret, dev=False))
+        print(f"realm {REALM} ready at {remote.issuer}")
     elif args.command == "otp":
         import pyotp
 

@@ -2,3 +2,4 @@
 CREATE DATABASE scheduling OWNER attune;
 CREATE DATABASE feedback OWNER attune;
 CREATE DATABASE notifications OWNER attune;
+CREATE DATABASE keycloak OWNER attune;

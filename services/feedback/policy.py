@@ -4,7 +4,7 @@ account also holds a clinical role)."""
 
 from __future__ import annotations
 
-from shared.access import PUBLIC, allow
+from shared.access import LINK, PUBLIC, allow
 
 CLINICAL = ("clinician", "supervisor")
 OWN = "own caseload (supervisors: and their supervisees'), or opened by break-glass; others are 404"
@@ -14,7 +14,7 @@ POLICY = {
     "dashboard.client_page": allow(CLINICAL, owner=OWN),
     "dashboard.alert_page": allow(CLINICAL, owner=OWN),
     "dashboard.alert_action": allow(write=CLINICAL, owner=OWN),
-    "questionnaire.questionnaire": PUBLIC,  # the single-use link is the credential
+    "questionnaire.questionnaire": LINK,
     "questionnaire.thanks": PUBLIC,
     "questionnaire.static": PUBLIC,
     "clinical.Caseload": allow(CLINICAL, owner=OWN),

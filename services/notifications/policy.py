@@ -3,12 +3,12 @@ message content) is for the front desk and admins."""
 
 from __future__ import annotations
 
-from shared.access import PUBLIC, allow
+from shared.access import LINK, allow
 
 LOG_ROLES = ("frontdesk", "admin")
 
 POLICY = {
     "pages.admin_deliveries": allow(LOG_ROLES),
     "deliveries.Deliveries": allow(LOG_ROLES),
-    "unsubscribe.unsubscribe": PUBLIC,  # the signed link is the credential
+    "unsubscribe.unsubscribe": LINK,
 }

@@ -19,4 +19,6 @@ HANDLERS = {
 
 
 def bootstrap(settings: SchedulingSettings, runtime: Runtime, clock=utcnow) -> Wiring:
-    return wire(SERVICE, HANDLERS, {"settings": settings, "clock": clock}, loops=[account_closer(runtime)])
+    return wire(
+        SERVICE, HANDLERS, {"settings": settings, "clock": clock}, loops=[("accounts", account_closer(runtime))]
+    )

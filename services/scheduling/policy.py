@@ -3,7 +3,7 @@ clinicians read it (other clinicians' appointments as busy blocks) and their own
 
 from __future__ import annotations
 
-from shared.access import ALL, PUBLIC, allow
+from shared.access import ALL, LINK, PUBLIC, allow
 
 DESK = ("frontdesk", "admin")
 OWN_CLIENTS = "clinicians: their own clients only (others are 404); supervisors: theirs and their supervisees'"
@@ -20,8 +20,8 @@ POLICY = {
     "desk.act": allow(write=DESK),
     "desk.static": PUBLIC,
     # Links that carry their own signed token.
-    "calendar.feed": PUBLIC,
-    "reminder.reminder_link": PUBLIC,
+    "calendar.feed": LINK,
+    "reminder.reminder_link": LINK,
     # The API.
     "scheduling.Clinicians": allow(ALL, DESK),
     "scheduling.ClinicianById": allow(ALL, DESK),

@@ -38,8 +38,8 @@ def test_every_secret_and_production_setting_is_required():
     env = _compose()["x-attune"]["environment"]
     required = (
         "ATTUNE_SECRET_KEY",
-        "ATTUNE_AUTH_SECRET",
-        "ATTUNE_LINK_SECRET",
+        "OIDC_ISSUER",
+        "OIDC_CLIENT_SECRET",
         "SMTP_PASSWORD",
         "ALERT_ONCALL_ADDRESS",
         "FEEDBACK_PUBLIC_URL",
@@ -47,6 +47,35 @@ def test_every_secret_and_production_setting_is_required():
     for name in required:
         assert ":?" in env[name], f"{name} must be required, not defaulted"
     assert env["ATTUNE_ENV"] == "production"
+    assert env["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+
+
+def test_each_service_gets_its_own_bus_account_and_only_the_secrets_it_uses():
+    services = _compose()["services"]
+    needs = {
+        "scheduling": {"ATTUNE_LINK_SECRET", "OIDC_ADMIN_CLIENT_SECRET"},
+        "feedback": {"ATTUNE_LINK_KEY"},
+        "notifications": {"ATTUNE_LINK_SECRET", "ATTUNE_LINK_KEY"},
+    }
+    secrets = {"ATTUNE_LINK_SECRET", "ATTUNE_LINK_KEY", "OIDC_ADMIN_CLIENT_SECRET"}
+    for service, wanted in needs.items():
+        for process in (service, f"{service}-worker"):
+            env = services[process]["environment"]
+            assert env["KAFKA_SASL_USERNAME"] == service and ":?" in env["KAFKA_SASL_PASSWORD"]
+            assert secrets & set(env) == wanted, process
+            assert all(":?" in env[name] for name in wanted)
+
+
+def test_the_brokers_run_the_closed_bus_profile():
+    compose = _compose()
+    kafka = compose["services"]["kafka-1"]["environment"]
+    assert kafka["KAFKA_LISTENERS"].startswith("SASL_SSL://")
+    assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert kafka["KAFKA_AUTHORIZER_CLASS_NAME"].endswith("StandardAuthorizer")
+    assert (
+        "keycloak" in compose["services"]
+        and "CREATE DATABASE keycloak" in (DEPLOY / "postgres" / "create-databases.sql").read_text()
+    )
 
 
 def test_each_worker_is_health_checked_and_restarted():
@@ -55,3 +84,9 @@ def test_each_worker_is_health_checked_and_restarted():
     for name in ("scheduling-worker", "feedback-worker", "notifications-worker"):
         assert "healthcheck" in services[name]
     assert compose["x-attune"]["restart"] == "unless-stopped"
+
+
+def test_the_access_matrix_in_docs_is_the_one_the_policy_tables_make():
+    from deploy.security_matrix import DOC, block
+
+    assert block() in DOC.read_text(), "run: python -m deploy.security_matrix --write"
