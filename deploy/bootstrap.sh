@@ -35,7 +35,7 @@ if ! ls deploy/kafka/lib/kafka_2.13-*.jar >/dev/null 2>&1; then
   .venv/bin/python -m deploy.kafka.broker fetch
 fi
 
-if [ ! -x deploy/keycloak/dist/keycloak-*/bin/kc.sh ] 2>/dev/null && ! ls deploy/keycloak/dist/keycloak-*/bin/kc.sh >/dev/null 2>&1; then
+if ! ls deploy/keycloak/dist/keycloak-*/bin/kc.sh >/dev/null 2>&1; then
   echo "==> fetching Keycloak (the embedded identity provider) with Maven"
   .venv/bin/python -m deploy.keycloak.server fetch
 fi

@@ -28,6 +28,7 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import requests
 
@@ -218,7 +219,7 @@ def _wait_ready(server: Server, proc: subprocess.Popen | None, timeout: float) -
     raise KeycloakError(f"Keycloak at {server.url} not ready after {timeout:.0f}s: {last!r}")
 
 
-def _launch(server: Server, in_memory: bool) -> subprocess.Popen:
+def _launch(server: Server, in_memory: bool, management_port: int) -> subprocess.Popen:
     db = (
         ["--db=dev-mem"]
         if in_memory
@@ -237,7 +238,7 @@ def _launch(server: Server, in_memory: bool) -> subprocess.Popen:
             "start-dev",
             f"--http-port={server.port}",
             "--http-host=127.0.0.1",
-            f"--http-management-port={server.port + 1}",
+            f"--http-management-port={management_port}",
             "--health-enabled=true",
             *db,
         ],
@@ -257,10 +258,11 @@ def start(
     public_urls: dict[str, str],
     smtp_port: int,
     in_memory: bool = False,
-    timeout: float = 120.0,
+    timeout: float = 180.0,
+    management_port: int | None = None,
 ) -> Server:
     """Start Keycloak (or find it running) and make sure the ``attune`` realm exists. Uses ``port`` for HTTP
-    and ``port + 1`` for its management (health) interface."""
+    and ``management_port`` (default ``port + 1``) for its management (health) interface."""
     fetch()
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
@@ -271,7 +273,7 @@ def start(
         password_file.chmod(0o600)
     proc = None
     if not processes.alive(server.pid_file):
-        proc = _launch(server, in_memory)
+        proc = _launch(server, in_memory, management_port or port + 1)
     try:
         _wait_ready(server, proc, timeout)
         ensure_realm(server, realm_representation(public_urls, smtp_port))
@@ -299,6 +301,44 @@ def ensure_realm(server: Server, realm: dict) -> None:
         timeout=60,
     )
     _created(response, "the clients")
+    require_otp_by_role(http, f"{base}/{REALM}")
+
+
+SIGN_IN_FLOW = "attune browser"
+MFA_ROLE = "mfa-required"  # a composite part of clinician, supervisor and admin (the realm file)
+
+
+def require_otp_by_role(http: requests.Session, realm_url: str) -> None:
+    """Clinicians, supervisors and admins must use an authenticator; anyone else who set one up uses it too.
+    Keycloak's own browser flow, copied, with its OTP step replaced by the Conditional OTP Form forced for
+    the ``mfa-required`` role (someone with the role and no authenticator is made to set one up)."""
+    flows = f"{realm_url}/authentication/flows"
+    _created(http.post(f"{flows}/browser/copy", json={"newName": SIGN_IN_FLOW}, timeout=30), "the sign-in flow")
+    executions = http.get(f"{flows}/{quote(SIGN_IN_FLOW)}/executions", timeout=30).json()
+    forms = next(e for e in executions if e.get("authenticationFlow") and e["displayName"].endswith("forms"))
+    for execution in executions:
+        if execution.get("authenticationFlow") and "Conditional 2FA" in execution["displayName"]:
+            http.put(
+                f"{flows}/{quote(SIGN_IN_FLOW)}/executions", json={**execution, "requirement": "DISABLED"}, timeout=30
+            ).raise_for_status()
+    added = http.post(
+        f"{flows}/{quote(forms['displayName'])}/executions/execution",
+        json={"provider": "auth-conditional-otp-form"},
+        timeout=30,
+    )
+    _created(added, "the one-time-code step")
+    executions = http.get(f"{flows}/{quote(SIGN_IN_FLOW)}/executions", timeout=30).json()
+    otp = next(e for e in executions if e.get("providerId") == "auth-conditional-otp-form")
+    http.put(
+        f"{flows}/{quote(SIGN_IN_FLOW)}/executions", json={**otp, "requirement": "REQUIRED"}, timeout=30
+    ).raise_for_status()
+    config = {"alias": "otp-by-role", "config": {"forceOtpRole": MFA_ROLE, "defaultOtpOutcome": "skip"}}
+    _created(
+        http.post(f"{realm_url}/authentication/executions/{otp['id']}/config", json=config, timeout=30),
+        "the one-time-code rule",
+    )
+    realm = http.get(realm_url, timeout=30).json()
+    http.put(realm_url, json={**realm, "browserFlow": SIGN_IN_FLOW}, timeout=30).raise_for_status()
 
 
 def _created(response: requests.Response, what: str) -> None:

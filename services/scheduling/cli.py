@@ -67,6 +67,10 @@ def seed_demo(session, timezone: str = "Europe/London", mail_domain: str = "exam
                 session, {"name": name, "email": email, "timezone": timezone, "working_hours": WEEKDAY_HOURS}
             )
         )
+    supervisor = clinicians[1]  # Sam supervises Ada and Priya (the demo's supervisor account is Sam)
+    for clinician in (clinicians[0], clinicians[2]):
+        if clinician.supervisor_id != supervisor.id:
+            directory.update_clinician(session, clinician, {"supervisor_id": supervisor.id})
     now = utcnow()
     clients = []
     for i, (legal, preferred) in enumerate(DEMO_CLIENTS):

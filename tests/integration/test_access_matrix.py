@@ -20,6 +20,7 @@ from shared.access import READ_METHODS
 from shared.db import transaction
 from tests.support.apps import FACTORIES, make_app, make_scheduling
 from tests.support.feedback_data import client_with_scores
+from tests.support.pg import create_database
 
 ROLES = (None, "frontdesk", "clinician", "supervisor", "admin")
 PASSES, UNAUTHENTICATED, FORBIDDEN, HIDDEN = "passes", "401", "403", "404"
@@ -50,9 +51,16 @@ def test_every_route_of_every_service_has_a_policy_entry(tmp_path):
 # -- scheduling ----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def scheduling(tmp_path_factory):
-    made = make_scheduling(f"sqlite:///{tmp_path_factory.mktemp('matrix') / 's.db'}")
+def _database(request, tmp_path_factory, name: str) -> str:
+    """The matrix runs on both databases: SQLite (the embedded default) and PostgreSQL (production)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('matrix') / name}.db"
+    return create_database(request.getfixturevalue("postgres_admin_url"))
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def scheduling(request, tmp_path_factory):
+    made = make_scheduling(_database(request, tmp_path_factory, "s"))
     api, desk = made.client, made.headers("frontdesk")
     week = {d: [["07:00", "21:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
@@ -193,9 +201,9 @@ def test_a_clinician_issues_only_their_own_calendar_feed(scheduling):
 # -- feedback ------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def feedback(tmp_path_factory):
-    made = make_app("feedback", f"sqlite:///{tmp_path_factory.mktemp('matrix') / 'f.db'}")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def feedback(request, tmp_path_factory):
+    made = make_app("feedback", _database(request, tmp_path_factory, "f"))
     client_with_scores(made.runtime, "c-own", "k-own", [14, 15, 20], name="Own")
     client_with_scores(made.runtime, "c-other", "k-other", [14, 15, 20], name="Other")
     with transaction(made.runtime.sessions) as s:

@@ -3,13 +3,16 @@ an authenticator to set up) and Keycloak emails it; deactivating a clinician dis
 
 from __future__ import annotations
 
+import html
+import re
+
 import requests
 
 from deploy.keycloak import server as keycloak
 from services.scheduling.accounts import close_accounts_once
 from shared.staff_accounts import StaffAccounts
 from tests.support import identity
-from tests.support.apps import make_scheduling
+from tests.support.apps import make_app, make_scheduling
 
 
 def _user(email: str) -> dict:
@@ -51,7 +54,7 @@ def test_invite_a_clinician_then_deactivating_them_closes_the_account(tmp_path, 
     assert again.exit_code != 0 and "already exists" in again.output
 
     # A working account for the same clinician (the one an invitation leads to, with its password set).
-    account = identity.account("clinician", clinician["id"])
+    account = identity.account("clinician", clinician["id"], otp=False)
     assert identity.access_token("clinician", clinician["id"])
     accounts = StaffAccounts.from_settings(made.settings)
     assert close_accounts_once(made.runtime, accounts) == 0  # still active: nothing to close
@@ -62,14 +65,39 @@ def test_invite_a_clinician_then_deactivating_them_closes_the_account(tmp_path, 
     assert close_accounts_once(made.runtime, accounts) == 1
     assert close_accounts_once(made.runtime, accounts) == 0  # done once
     assert _user("dr.new@p.example")["enabled"] is False
-    refused = requests.post(
-        f"{server.issuer}/protocol/openid-connect/token",
-        data={
-            "grant_type": "password",
-            "client_id": keycloak.DEV_CLIENT,
-            "username": account.username,
-            "password": account.password,
-        },
-        timeout=10,
-    )
-    assert refused.status_code in (400, 401)
+    assert identity.password_grant(account.username, account.password).status_code in (400, 401)
+
+
+def test_repeated_wrong_passwords_lock_the_account_for_a_while():
+    account = identity.account("frontdesk", "lockout-check")
+
+    def attempt(password: str) -> int:
+        return identity.password_grant(account.username, password).status_code
+
+    assert attempt(account.password) == 200
+    for _ in range(5):
+        assert attempt("wrong-password-123") in (400, 401)
+    assert attempt(account.password) != 200  # the right password no longer works: brute-force protection
+
+
+def _after_password(tmp_path, found) -> requests.Response:
+    made = make_app("notifications", f"sqlite:///{tmp_path / 'n.db'}")
+    start = made.client.get("/login")
+    browser = requests.Session()
+    page = browser.get(start.headers["Location"], timeout=10)
+    for cookie in browser.cookies:
+        cookie.secure = False
+    form = re.search(r'id="kc-form-login"[^>]*action="([^"]+)"', page.text).group(1)
+    data = {"username": found.username, "password": found.password, "credentialId": ""}
+    return browser.post(html.unescape(form), data=data, allow_redirects=False, timeout=10)
+
+
+def test_clinical_and_admin_roles_must_set_up_an_authenticator_the_front_desk_need_not(tmp_path):
+    for role in ("clinician", "supervisor", "admin"):
+        done = _after_password(tmp_path, identity.account(role, "k-mfa", otp=False))
+        assert done.status_code == 302 and "required-action" in done.headers["Location"], role
+        assert "CONFIGURE_TOTP" in done.headers["Location"], role
+    desk = _after_password(tmp_path, identity.account("frontdesk", None, otp=False))
+    assert desk.status_code == 302 and "/auth/callback?" in desk.headers["Location"]
+    with_code = _after_password(tmp_path, identity.account("clinician", "k-mfa", otp=True))
+    assert with_code.status_code == 200 and 'id="kc-otp-login-form"' in with_code.text

@@ -127,6 +127,10 @@ def test_no_store_on_responses_and_hsts_and_secure_cookies_in_production(tmp_pat
         secret_key="k" * 32,
         link_secret="l" * 32,
         oidc_client_secret="c" * 32,
+        oidc_admin_client_secret="a" * 32,
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="scheduling",
+        kafka_sasl_password="b" * 32,
         oidc_issuer="https://id.practice.example/realms/attune",
         public_urls={name: f"https://{name}.practice.example" for name in FACTORIES},
         proxy_hops=1,
@@ -186,3 +190,18 @@ def test_a_page_session_ends_after_the_idle_timeout(tmp_path):
     assert made.client.get("/admin/deliveries").status_code == 302  # back to sign-in
     with made.runtime.sessions() as s:
         assert s.query(StaffSession).count() == 0
+
+
+def test_a_flash_message_never_puts_a_client_in_the_cookie(tmp_path):
+    made = make_scheduling(f"sqlite:///{tmp_path / 's.db'}")
+    identity.sign_in(made.client, "frontdesk")
+    page = made.client.get("/desk/clients").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    done = made.client.post(
+        "/desk/clients", data={"csrf": token, "legal_name": "Joanna Bloggs", "email": "j@b.example"}
+    )
+    assert done.status_code in (200, 302, 303)
+    cookie = made.client.get_cookie("attune_scheduling")
+    held = made.app.session_interface.get_signing_serializer(made.app).loads(cookie.value)
+    assert "Joanna" not in str(held) and "j@b.example" not in str(held)
+    assert any("registered" in str(message) for message in held.get("_flashes", []))  # the flash is there

@@ -42,16 +42,24 @@ def provider() -> keycloak.Server:
             directory = Path(tempfile.mkdtemp(prefix="attune-keycloak-"))
             urls = {name: f"http://127.0.0.1:{8001 + i}" for i, name in enumerate(keycloak.SERVICES)}
             try:
-                _server = keycloak.start(directory, PORT, public_urls=urls, smtp_port=1, in_memory=True)
+                _server = keycloak.start(
+                    directory, PORT, public_urls=urls, smtp_port=1, in_memory=True, management_port=free_port()
+                )
             except Exception as exc:  # noqa: BLE001 - reported as a failure, never a skip
                 pytest.fail(f"could not start the real Keycloak: {exc}", pytrace=False)
             atexit.register(keycloak.stop, directory)
         return _server
 
 
-def account(role: str, clinician_id: str | None = None, *, otp: bool = False, also: tuple = ()) -> StaffAccount:
+OTP_ROLES = {"clinician", "supervisor", "admin"}  # the realm makes them sign in with an authenticator
+
+
+def account(role: str, clinician_id: str | None = None, *, otp: bool | None = None, also: tuple = ()) -> StaffAccount:
     """A staff account in the test realm with ``role`` (and ``also`` these roles, and a clinician id), created
-    the first time; ``otp``: with an authenticator configured (the one-time code is ``totp(account)``)."""
+    the first time; ``otp``: with an authenticator configured (the one-time code is ``totp(account)``), by
+    default when a role needs one to sign in to pages."""
+    if otp is None:
+        otp = bool(OTP_ROLES & {role, *also})
     label = "-".join((role, *also, clinician_id or "none", *(["otp"] if otp else [])))
     name = re.sub(r"[^a-z0-9-]", "-", f"t-{label}".lower())[:200]
     found = StaffAccount(
@@ -69,8 +77,29 @@ def account(role: str, clinician_id: str | None = None, *, otp: bool = False, al
     return found
 
 
+_last_code: dict[str, str] = {}
+
+
 def totp(found: StaffAccount) -> str:
-    return pyotp.TOTP(keycloak.otp_secret_base32(found.otp_secret)).now()
+    """The account's current one-time code. Keycloak refuses a code used before, so a second sign-in within
+    the same 30 s window waits for the next code, as a person would."""
+    generator = pyotp.TOTP(keycloak.otp_secret_base32(found.otp_secret))
+    code = generator.now()
+    while code == _last_code.get(found.username):
+        time.sleep(1)
+        code = generator.now()
+    _last_code[found.username] = code
+    return code
+
+
+def password_grant(username: str, password: str) -> requests.Response:
+    """Ask the test realm for tokens with a username and password (the dev-only direct-grant client)."""
+    data = {"grant_type": "password", "client_id": keycloak.DEV_CLIENT, "scope": "openid"}
+    return requests.post(
+        f"{provider().issuer}/protocol/openid-connect/token",
+        data={**data, "username": username, "password": password},
+        timeout=10,
+    )
 
 
 def access_token(role: str = "frontdesk", clinician_id: str | None = None) -> str:
@@ -79,18 +108,8 @@ def access_token(role: str = "frontdesk", clinician_id: str | None = None) -> st
     cached = _tokens.get(key)
     if cached and cached[1] > time.monotonic() + 30:
         return cached[0]
-    found = account(role, clinician_id)
-    response = requests.post(
-        f"{provider().issuer}/protocol/openid-connect/token",
-        data={
-            "grant_type": "password",
-            "client_id": keycloak.DEV_CLIENT,
-            "username": found.username,
-            "password": found.password,
-            "scope": "openid",
-        },
-        timeout=10,
-    )
+    found = account(role, clinician_id, otp=False)  # the dev client's direct grant: no authenticator needed
+    response = password_grant(found.username, found.password)
     response.raise_for_status()
     body = response.json()
     _tokens[key] = (body["access_token"], time.monotonic() + body["expires_in"])
@@ -114,6 +133,12 @@ def register_service(service: str, base_url: str) -> None:
 _FORM = re.compile(r'<form[^>]*id="(kc-form-login|kc-otp-login-form)"[^>]*action="([^"]+)"', re.S)
 
 
+def _post_form(browser: requests.Session, page_text: str, data: dict) -> requests.Response:
+    match = _FORM.search(page_text)
+    assert match, "the Keycloak form did not appear"
+    return browser.post(html.unescape(match.group(2)), data=data, allow_redirects=False, timeout=10)
+
+
 def sign_in(client, role: str = "frontdesk", clinician_id: str | None = None, next_path: str = "/") -> None:
     """Sign a Flask test client in the way a browser does: ``/login``, the Keycloak login form, back to
     ``/auth/callback``. Afterwards the client carries the service's session cookie."""
@@ -124,14 +149,9 @@ def sign_in(client, role: str = "frontdesk", clinician_id: str | None = None, ne
     page = browser.get(start.headers["Location"], timeout=10)
     for cookie in browser.cookies:  # browsers treat http://127.0.0.1 as secure and send Secure cookies there
         cookie.secure = False
-    match = _FORM.search(page.text)
-    assert match, "the Keycloak login form did not appear"
-    done = browser.post(
-        html.unescape(match.group(2)),
-        data={"username": found.username, "password": found.password, "credentialId": ""},
-        allow_redirects=False,
-        timeout=10,
-    )
+    done = _post_form(browser, page.text, {"username": found.username, "password": found.password, "credentialId": ""})
+    if done.status_code == 200 and found.otp_secret:  # the one-time-code page
+        done = _post_form(browser, done.text, {"otp": totp(found)})
     assert done.status_code == 302, f"Keycloak refused the sign-in ({done.status_code})"
     back = urlsplit(urljoin(page.url, done.headers["Location"]))
     finished = client.get(f"{back.path}?{back.query}")

@@ -62,6 +62,6 @@ def signed_in_page(browser, server, role: str, clinician_id: str | None, path: s
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     page = context.new_page()
     page.goto(f"{server.url}{path}")
-    keycloak_sign_in(page, person.username, person.password)
+    keycloak_sign_in(page, person.username, person.password, otp=identity.totp(person) if person.otp_secret else None)
     page.wait_for_url(f"{server.url}{path}*")
     return page
