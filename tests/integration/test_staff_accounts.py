@@ -101,3 +101,40 @@ def test_clinical_and_admin_roles_must_set_up_an_authenticator_the_front_desk_ne
     assert desk.status_code == 302 and "/auth/callback?" in desk.headers["Location"]
     with_code = _after_password(tmp_path, identity.account("clinician", "k-mfa", otp=True))
     assert with_code.status_code == 200 and 'id="kc-otp-login-form"' in with_code.text
+
+
+def test_an_integration_calls_the_api_with_a_client_credentials_token(tmp_path):
+    """An integration (a billing system, say) is a confidential client whose service account has a role."""
+    server = identity.provider()
+    http = server.admin_session()
+    realm_url = f"{server.url}/admin/realms/{keycloak.REALM}"
+    client = {
+        "clientId": "billing-integration",
+        "publicClient": False,
+        "secret": "billing-secret-0123456789",
+        "standardFlowEnabled": False,
+        "serviceAccountsEnabled": True,
+        "defaultClientScopes": ["attune", "basic"],
+    }
+    assert http.post(f"{realm_url}/clients", json=client).status_code == 201
+    (found,) = http.get(f"{realm_url}/clients", params={"clientId": "billing-integration"}).json()
+    account = http.get(f"{realm_url}/clients/{found['id']}/service-account-user").json()
+    role = http.get(f"{realm_url}/roles/frontdesk").json()
+    http.post(f"{realm_url}/users/{account['id']}/role-mappings/realm", json=[role]).raise_for_status()
+    token = requests.post(
+        f"{server.issuer}/protocol/openid-connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "billing-integration",
+            "client_secret": client["secret"],
+        },
+        timeout=10,
+    ).json()["access_token"]
+    made = make_scheduling(f"sqlite:///{tmp_path / 's.db'}")
+    headers = {"Authorization": f"Bearer {token}"}
+    assert made.client.get("/api/clients", headers=headers).status_code == 200
+    assert made.client.post("/api/clients", headers=headers, json={"legal_name": "Via Billing"}).status_code == 201
+    assert (
+        make_app("feedback", f"sqlite:///{tmp_path / 'f.db'}").client.get("/api/caseload", headers=headers).status_code
+        == 403
+    )  # a front-desk integration sees no clinical data
