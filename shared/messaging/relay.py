@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable
 
 from kafka import errors as kafka_errors
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from sqlalchemy import select as sql_select
 from sqlalchemy import text, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -142,9 +142,16 @@ class OutboxRelay:
             except KafkaError as exc:  # refused before sending (too large), or no metadata (broker down)
                 failures[row.id] = exc
                 held_keys.add(row.key)
-        producer.flush(timeout=self.send_timeout)
+        try:
+            producer.flush(timeout=self.send_timeout)
+            flushed = True
+        except KafkaTimeoutError:  # some records are still pending: each future says which
+            flushed = False
         sent = []
         for row, future in futures:
+            if not flushed and not future.is_done:
+                failures[row.id] = KafkaTimeoutError("not acknowledged in time")
+                continue
             try:
                 future.get(timeout=self.send_timeout)  # flush() does not raise per-message errors
                 sent.append(row.id)
@@ -153,6 +160,9 @@ class OutboxRelay:
         with self.session_factory() as session, session.begin():
             if sent:
                 session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent)).values(published_at=utcnow()))
+        if not flushed:
+            # What the producer still holds would reach Kafka later, beside the re-sends of those rows: drop it.
+            self._reset_producer()
         self._record_failures(failures, park=bool(sent))
         self.published += len(sent)
         if sent:
@@ -187,6 +197,12 @@ class OutboxRelay:
                 self._producer.close(timeout=2)
             except Exception:  # noqa: BLE001 - closing a broken producer must not stop the relay
                 log.warning("relay.producer_close_failed", relay=self.name)
+                # kafka-python's close() flushes first and, when that times out, raises before stopping its
+                # sender thread: stop it without sending, or the records it still holds would reach Kafka
+                # later, beside the re-sends of the same rows (a duplicate on the topic).
+                sender = getattr(self._producer, "_sender", None)
+                if sender is not None and sender.is_alive():
+                    sender.force_close()
             self._producer = None
 
     def _listen(self) -> None:
