@@ -68,7 +68,7 @@ def clinician_ids() -> dict[str, str]:
 
     runtime = Runtime.build(SchedulingSettings.from_env(wake_port=None))
     with runtime.sessions() as session:
-        found = dict(session.execute(select(Clinician.email, Clinician.id)).tuples())
+        found = {email: clinician_id for email, clinician_id in session.execute(select(Clinician.email, Clinician.id))}
     runtime.engine.dispose()
     return found
 
