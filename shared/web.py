@@ -122,6 +122,7 @@ def make_flask(runtime: Runtime, import_name: str, policy: dict[str, access.Acce
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if 8 <= len(incoming) <= 64 else str(uuid.uuid4())
         g.correlation_token = correlation_id.set(g.request_id)
+        g.service_token = logs.service.set(name)
 
     access.enforce(app, policy)  # after the request has its id, before any view
 
@@ -157,6 +158,9 @@ def make_flask(runtime: Runtime, import_name: str, policy: dict[str, access.Acce
         token = g.pop("correlation_token", None)
         if token is not None:
             correlation_id.reset(token)
+        service_token = g.pop("service_token", None)
+        if service_token is not None:
+            logs.service.reset(service_token)
 
     @app.get("/healthz")
     def healthz():

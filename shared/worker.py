@@ -54,6 +54,16 @@ def build(runtime: Runtime, wiring: Wiring, **relay_opts) -> tuple[OutboxRelay, 
     return relay, loop
 
 
+def _as(service: str, target):
+    """Run ``target`` with this thread's log lines saying which service it works for."""
+
+    def run(*args):
+        logs.service.set(service)
+        return target(*args)
+
+    return run
+
+
 def start_threads(
     relay: OutboxRelay, loop: ConsumerLoop, stop: threading.Event, extra=(), health: Health | None = None
 ) -> list[threading.Thread]:
@@ -63,7 +73,7 @@ def start_threads(
     targets += [(name, run_guarded, (name, one_pass, stop, health)) for name, one_pass in extra]
     threads = []
     for name, target, args in targets:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread = threading.Thread(target=_as(relay.name, target), args=args, name=name, daemon=True)
         health.threads[name] = thread
         thread.start()
         threads.append(thread)

@@ -183,6 +183,7 @@ class ConsumerLoop:
         while True:
             attempt += 1
             token = correlation_id.set(event.correlationid or event.id)
+            handling = logs.event_id.set(event.id)
             try:
                 self._handle_once(record, event, handler)
                 self.outcomes[HANDLED] += 1
@@ -216,6 +217,7 @@ class ConsumerLoop:
                     time.sleep(self.retry.delay(attempt))
             finally:
                 correlation_id.reset(token)
+                logs.event_id.reset(handling)
 
     def _handle_once(self, record, event: Event, handler: Handler) -> None:
         with self.session_factory() as session, session.begin():
@@ -312,6 +314,7 @@ class ConsumerLoop:
             spec = spec_for(event)
             event = event.with_data(spec.load_incoming(event.data))
             token = correlation_id.set(event.correlationid or event.id)
+            handling = logs.event_id.set(event.id)
             try:
                 with self.session_factory() as session, session.begin():
                     self.handlers[spec](session, event)
@@ -329,6 +332,7 @@ class ConsumerLoop:
                 continue
             finally:
                 correlation_id.reset(token)
+                logs.event_id.reset(handling)
             released += 1
             self.outcomes[RELEASED] += 1
             log.info("consumer.released", group=self.group, event_id=event.id, event_type=event.type)

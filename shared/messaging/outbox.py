@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import socket
 import uuid
 
@@ -11,10 +10,8 @@ from sqlalchemy.orm import Session
 
 from shared.events.catalog import EventSpec, directory_topic
 from shared.events.envelope import Event
+from shared.logs import correlation_id  # noqa: F401 - the flow's id, copied into every event written meanwhile
 from shared.messaging.tables import OutboxMessage
-
-# The request (or consumed event) that started the current work: copied into every event written meanwhile.
-correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
 _PENDING_WAKE = "attune_outbox_wake"
 

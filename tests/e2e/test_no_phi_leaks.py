@@ -59,7 +59,9 @@ def test_personal_data_stays_where_it_belongs(stack, mail, kafka_bootstrap, kafk
             "override_reason": "entered after the session",
         },
     ).json()
-    assert requests.post(stack.url("scheduling", f"/api/appointments/{appt['id']}/complete"), headers=h).ok
+    completed = requests.post(stack.url("scheduling", f"/api/appointments/{appt['id']}/complete"), headers=h)
+    assert completed.ok
+    flow = completed.headers["X-Request-ID"]  # the correlation id of everything this completion causes
 
     invitation = mail.wait_for(lambda m: m.to == EMAIL)[0]
     link = re.search(r"http://127\.0\.0\.1:\d+/q/([A-Za-z0-9_\-]+)", invitation.text())
@@ -82,6 +84,11 @@ def test_personal_data_stays_where_it_belongs(stack, mail, kafka_bootstrap, kafk
     for value in secrets_in_clear + contact:
         assert value not in logs, f"a log line holds {value!r}"
     assert "/q/<token>" in logs  # the request log names routes, never the URL with its token
+
+    # One flow can be followed across the three services by its correlation id.
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{") and flow in line]
+    assert {line["service"] for line in lines} == {"scheduling", "feedback", "notifications"}
+    assert any(line.get("event_id") for line in lines if line["service"] != "scheduling")
 
     # Every event on every topic (the scan reads real content: the client's contact is where it may be).
     topics = event_topics() + directory_topics() + dead_letter_topics()
