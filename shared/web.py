@@ -11,6 +11,7 @@ from flask import Flask, g, jsonify, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_smorest import Api
+from marshmallow import Schema, fields
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -39,6 +40,17 @@ class ProblemApi(Api):
     """flask-smorest with errors as problem+json; 422s list messages per field under ``errors``; and a
     self-contained ``/docs`` page rendered from the same OpenAPI document (no script from elsewhere)."""
 
+    ERROR_SCHEMA = None  # set below: errors are documented as what they are, RFC 9457 problem details
+
+    def _register_responses(self):
+        """Error responses documented as ``application/problem+json`` with the problem-details schema."""
+        default = self.DEFAULT_RESPONSE_CONTENT_TYPE
+        self.DEFAULT_RESPONSE_CONTENT_TYPE = PROBLEM
+        try:
+            super()._register_responses()
+        finally:
+            self.DEFAULT_RESPONSE_CONTENT_TYPE = default
+
     def init_app(self, app, *args, **kwargs):
         super().init_app(app, *args, **kwargs)
         if "api_docs" not in app.view_functions:
@@ -60,6 +72,19 @@ class ProblemApi(Api):
         for header, value in (data.get("headers") or {}).items():
             response.headers[header] = value
         return response
+
+
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error here is answered; ``errors`` lists messages per field."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.Dict()
+
+
+ProblemApi.ERROR_SCHEMA = ProblemSchema
 
 
 def render_docs(api: Api):

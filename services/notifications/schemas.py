@@ -24,7 +24,7 @@ class DeliveryOut(Schema):
 class DeliveryQuery(Schema):
     recipient_id = fields.String(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(list(DeliveryStatus)))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 

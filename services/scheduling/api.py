@@ -226,6 +226,8 @@ class Rooms(MethodView):
     @blp.arguments(s.RoomIn)
     @blp.response(201, s.RoomOut)
     def post(self, data):
+        if session().scalar(select(Room.id).where(Room.name == data["name"])):
+            raise RuleViolation(f"A room named {data['name']!r} already exists.")
         room = Room(**data)
         session().add(room)
         session().flush()

@@ -121,7 +121,7 @@ class ClientQuery(Schema):
     q = fields.String(load_default=None, metadata={"description": "Search in legal and preferred names, email."})
     clinician_id = fields.String(load_default=None)
     status = fields.String(load_default=None, validate=validate.OneOf(list(ClientStatus)))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     page_size = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
@@ -191,7 +191,7 @@ class AppointmentQuery(Schema):
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     start = fields.AwareDateTime(load_default=None, data_key="from")
     end = fields.AwareDateTime(load_default=None, data_key="to")
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     page_size = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
 
 
