@@ -17,48 +17,19 @@ CHECKS = [not_a_server_error, response_schema_conformance, content_type_conforma
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def _made(name, tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / name}.db"
+ROLES = {"scheduling": ("frontdesk", None), "feedback": ("clinician", "k1"), "notifications": ("admin", None)}
+LEAST_OPERATIONS = {"scheduling": 20, "feedback": 10, "notifications": 1}
+
+
+@pytest.fixture(params=sorted(ROLES))
+def api(request, tmp_path):
+    name = request.param
+    url = f"sqlite:///{tmp_path / name}.db"
     made = make_scheduling(url) if name == "scheduling" else make_app(name, url)
     if name == "feedback":
         client_with_scores(made.runtime, "c1", "k1", [10, 14])
-    return made
-
-
-@pytest.fixture(scope="module")
-def scheduling_api(tmp_path_factory):
-    made = _made("scheduling", tmp_path_factory)
     yield made
     made.close()
-
-
-@pytest.fixture(scope="module")
-def feedback_api(tmp_path_factory):
-    made = _made("feedback", tmp_path_factory)
-    yield made
-    made.close()
-
-
-@pytest.fixture(scope="module")
-def notifications_api(tmp_path_factory):
-    made = _made("notifications", tmp_path_factory)
-    yield made
-    made.close()
-
-
-@pytest.fixture(scope="module")
-def scheduling_schema(scheduling_api):
-    return schemathesis.openapi.from_wsgi("/openapi.json", scheduling_api.app)
-
-
-@pytest.fixture(scope="module")
-def feedback_schema(feedback_api):
-    return schemathesis.openapi.from_wsgi("/openapi.json", feedback_api.app)
-
-
-@pytest.fixture(scope="module")
-def notifications_schema(notifications_api):
-    return schemathesis.openapi.from_wsgi("/openapi.json", notifications_api.app)
 
 
 def _check(case, headers):
@@ -88,13 +59,6 @@ def _fuzz(schema, headers) -> int:
     return operations
 
 
-def test_scheduling_api(scheduling_schema, scheduling_api):
-    assert _fuzz(scheduling_schema, scheduling_api.headers("frontdesk")) >= 20
-
-
-def test_feedback_api(feedback_schema, feedback_api):
-    assert _fuzz(feedback_schema, feedback_api.headers("clinician", "k1")) >= 10
-
-
-def test_notifications_api(notifications_schema, notifications_api):
-    assert _fuzz(notifications_schema, notifications_api.headers("admin")) >= 1
+def test_every_operation_fuzzed(api):
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", api.app)
+    assert _fuzz(schema, api.headers(*ROLES[api.name])) >= LEAST_OPERATIONS[api.name]
