@@ -53,8 +53,12 @@ def fetch_jars(quiet: bool = True) -> None:
 
 
 def random_cluster_id() -> str:
-    """The same format as ``kafka.tools.StorageTool random-uuid`` (base64url of 16 random bytes)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """The same format as ``kafka.tools.StorageTool random-uuid`` (base64url of 16 random bytes), and like
+    Kafka's own never starting with "-", which the storage tool would read as an option (1 start in 64)."""
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
 
 
 @dataclass

@@ -90,3 +90,10 @@ def test_the_access_matrix_in_docs_is_the_one_the_policy_tables_make():
     from deploy.security_matrix import DOC, block
 
     assert block() in DOC.read_text(), "run: python -m deploy.security_matrix --write"
+
+
+def test_a_cluster_id_never_looks_like_an_option_to_the_storage_tool():
+    from deploy.kafka.broker import random_cluster_id
+
+    ids = [random_cluster_id() for _ in range(2000)]  # about 31 of them would start with "-" by chance
+    assert all(not i.startswith("-") and len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
