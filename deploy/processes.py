@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -55,3 +56,10 @@ def stop(pid_file: Path, timeout: float = 30.0) -> None:
         except ProcessLookupError:
             pass
     pid_file.unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

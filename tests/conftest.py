@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from deploy.mailsink import MailSink
+from deploy.postgres.server import PostgresServer, create_database
 from shared.events.catalog import ensure_all_topics
 from tests.support import identity  # noqa: F401 - fixes OIDC_ISSUER before any app reads its settings
-from tests.support.pg import PostgresServer, create_database
 from tests.support.ports import free_port
 
 

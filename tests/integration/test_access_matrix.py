@@ -15,12 +15,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from deploy.postgres.server import create_database
 from services.feedback.models import Alert, ClinicianRecord
 from shared.access import READ_METHODS
 from shared.db import transaction
 from tests.support.apps import FACTORIES, make_app, make_scheduling
 from tests.support.feedback_data import client_with_scores
-from tests.support.pg import create_database
 
 ROLES = (None, "frontdesk", "clinician", "supervisor", "admin")
 PASSES, UNAUTHENTICATED, FORBIDDEN, HIDDEN = "passes", "401", "403", "404"

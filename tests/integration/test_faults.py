@@ -14,6 +14,7 @@ import urllib.request
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
+from deploy.postgres.server import PostgresServer, create_database
 from services.feedback.models import Assignment
 from shared.events import catalog as events
 from shared.events.catalog import topic_for
@@ -21,7 +22,6 @@ from shared.messaging.deadletter import read_dead_letters
 from shared.messaging.kafka_clients import make_producer
 from shared.migrate import upgrade
 from tests.support import events as ev
-from tests.support.pg import PostgresServer, create_database
 from tests.support.ports import free_port
 from tests.support.topics import events_on
 

@@ -1,7 +1,5 @@
-import socket
+"""Free loopback ports for the tests (one definition, in deploy/processes.py)."""
 
+from deploy.processes import free_port
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+__all__ = ["free_port"]

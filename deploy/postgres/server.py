@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for the suite, from Debian's postgresql package (no Docker)."""
+"""A throwaway PostgreSQL server from Debian's postgresql package (no Docker): for the test suite and the chaos run."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from tests.support.ports import free_port
+from deploy.processes import free_port
 
 
 def _bindir() -> Path | None:
