@@ -12,6 +12,7 @@ settings object (or a value from one) by the composition root.
 | ``ATTUNE_KAFKA_NAMESPACE`` | prefix of topics and consumer groups | ``attune`` |
 | ``<SERVICE>_OUTBOX_WAKE_PORT`` | loopback UDP port that wakes the relay after a commit (0: timer only) | 7101-7103 |
 | ``<SERVICE>_WORKER_HEALTH_PORT`` | the worker's loopback health endpoint (503 with reasons; 0: off) | 7201-7203 |
+| ``<SERVICE>_METRICS_PORT`` | loopback port of the web service's ``/metrics`` (gunicorn master; 0: off) | 9101-9103 |
 | ``WORKER_STALL_SECONDS`` | a worker loop with no progress for this long makes the worker unhealthy | 300 |
 | ``KAFKA_SECURITY_PROTOCOL`` | ``SASL_SSL``: a closed bus (TLS + SCRAM-SHA-512), required in production | plaintext |
 | ``KAFKA_SASL_USERNAME`` / ``KAFKA_SASL_PASSWORD`` | this service's bus account (ACLs: its own topics) | none |
@@ -51,6 +52,7 @@ SERVICES = ("scheduling", "feedback", "notifications")
 DEFAULT_PORTS = {"scheduling": 8001, "feedback": 8002, "notifications": 8003}
 DEFAULT_WAKE_PORTS = {"scheduling": 7101, "feedback": 7102, "notifications": 7103}
 DEFAULT_HEALTH_PORTS = {"scheduling": 7201, "feedback": 7202, "notifications": 7203}
+DEFAULT_METRICS_PORTS = {"scheduling": 9101, "feedback": 9102, "notifications": 9103}
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEV_SECRET_KEY = "dev-only-secret-change-me"  # noqa: S105 - development defaults; production sets its own
 DEV_OIDC_CLIENT_SECRET = "dev-only-oidc-client-secret"  # noqa: S105 - the embedded dev realm
@@ -129,6 +131,7 @@ class CommonSettings:
         default_factory=lambda: {name: f"http://127.0.0.1:{port}" for name, port in DEFAULT_PORTS.items()}
     )
     worker_health_port: int | None = None
+    metrics_port: int | None = None  # the web service's /metrics (served by the gunicorn master)
     worker_stall_seconds: float = 300.0
     park_timeout_hours: float = 24.0
     kafka_partitions: int = 6
@@ -202,11 +205,13 @@ class CommonSettings:
         prefix = service.upper()
         wake = env.get(f"{prefix}_OUTBOX_WAKE_PORT", str(DEFAULT_WAKE_PORTS[service]))
         health = env.get(f"{prefix}_WORKER_HEALTH_PORT", str(DEFAULT_HEALTH_PORTS[service]))
+        metrics_port = env.get(f"{prefix}_METRICS_PORT", str(DEFAULT_METRICS_PORTS[service]))
         return {
             "database_url": database_url(service, env),
             "kafka_bootstrap": kafka_bootstrap(env),
             "wake_port": int(wake) if wake and wake != "0" else None,
             "worker_health_port": int(health) if health and health != "0" else None,
+            "metrics_port": int(metrics_port) if metrics_port and metrics_port != "0" else None,
             "worker_stall_seconds": float(env.get("WORKER_STALL_SECONDS", 300)),
             "park_timeout_hours": float(env.get("PARK_TIMEOUT_HOURS", 24)),
             "kafka_partitions": int(env.get("KAFKA_PARTITIONS", 6)),

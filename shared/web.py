@@ -16,7 +16,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException, default_exceptions
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared import access, audit, auth, logs
+from shared import access, audit, auth, logs, metrics
 from shared.errors import DomainError
 from shared.messaging.outbox import correlation_id
 from shared.runtime import Runtime
@@ -107,6 +107,7 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_REQUEST_BYTES = 1024 * 1024  # the largest form or JSON body any route accepts
 
 
@@ -168,13 +169,19 @@ def make_flask(runtime: Runtime, import_name: str, policy: dict[str, access.Acce
         if production:
             response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if request.endpoint not in ("healthz", "readyz"):
+            route = request.url_rule.rule if request.url_rule else None  # the template, never the raw path
+            seconds = time.perf_counter() - g.get("started", time.perf_counter())
+            method = request.method if request.method in KNOWN_METHODS else "other"  # a label set stays bounded
+            metrics.HTTP_REQUEST_SECONDS.labels(name, method, route or "unmatched", str(response.status_code)).observe(
+                seconds
+            )
             log.info(
                 "http.request",
                 method=request.method,
-                route=request.url_rule.rule if request.url_rule else None,
+                route=route,
                 status=response.status_code,
                 subject=principal.subject if principal else None,
-                ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+                ms=round(seconds * 1000, 1),
             )
         return response
 

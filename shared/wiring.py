@@ -41,6 +41,7 @@ class Wiring:
     service: str
     handlers: Mapping[EventSpec, Handler]
     loops: tuple[Loop, ...] = field(default=())
+    metrics: tuple[Callable, ...] = field(default=())  # readers of the service's own state, for /metrics
 
     @property
     def sources(self) -> list[str]:
@@ -57,5 +58,7 @@ class Wiring:
         return sorted({directory_topic(spec.source) for spec in self.handlers if spec.directory})
 
 
-def wire(service: str, registry: Mapping[EventSpec, Callable[..., None]], deps: Mapping[str, Any], loops=()) -> Wiring:
-    return Wiring(service, {spec: inject(fn, deps) for spec, fn in registry.items()}, tuple(loops))
+def wire(
+    service: str, registry: Mapping[EventSpec, Callable[..., None]], deps: Mapping[str, Any], loops=(), metrics=()
+) -> Wiring:
+    return Wiring(service, {spec: inject(fn, deps) for spec, fn in registry.items()}, tuple(loops), tuple(metrics))

@@ -1,4 +1,5 @@
-"""A service's worker process: the outbox relay in a thread and the consumer loop in the main thread.
+"""A service's worker process: the outbox relay, the consumer loop and the service's extra loops, each in a
+thread; a loopback endpoint answers health (``/``) and Prometheus metrics (``/metrics``).
 
 Clients are created here, after any fork. SIGTERM / SIGINT stop both cleanly: the consumer finishes the
 record in hand and commits its offset; unpublished outbox rows simply wait for the next start.
@@ -14,11 +15,13 @@ import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from shared import logs
-from shared.events.catalog import ensure_all_topics, group_id
+from shared import logs, metrics
+from shared.db import utcnow
+from shared.events.catalog import dead_letter_topic, ensure_all_topics, group_id
 from shared.loops import Health, run_guarded
+from shared.messaging.backlog_metrics import messaging_state
 from shared.messaging.consumer import ConsumerLoop
-from shared.messaging.kafka_clients import make_consumer, make_producer, make_reader, use_security
+from shared.messaging.kafka_clients import make_admin, make_consumer, make_producer, make_reader, use_security
 from shared.messaging.relay import OutboxRelay
 from shared.runtime import Runtime
 from shared.wiring import Wiring
@@ -80,15 +83,41 @@ def start_threads(
     return threads
 
 
-def serve_health(health: Health, port: int) -> ThreadingHTTPServer:
-    """``GET /`` on loopback ``port``: 200 with each loop's last progress, or 503 saying why not."""
+def metrics_registry(runtime: Runtime, wiring: Wiring):
+    """What a worker's ``/metrics`` shows: its own counters, its database's state and its Kafka lag."""
+    cfg = runtime.settings
+    kafka = metrics.KafkaState(
+        cfg.service,
+        group_id(cfg.service),
+        wiring.topics,
+        dead_letter_topic(cfg.service),
+        lambda: (
+            make_admin(cfg.kafka_bootstrap, f"{cfg.service}-metrics"),
+            make_reader(cfg.kafka_bootstrap, f"{cfg.service}-metrics", request_timeout_ms=8_000),
+        ),
+    )
+    database = metrics.DatabaseState(
+        cfg.service, runtime.sessions, [messaging_state(cfg.service), *wiring.metrics], utcnow
+    )
+    return metrics.registry_with(database, kafka)
+
+
+def serve_health(health: Health, port: int, registry=None) -> ThreadingHTTPServer:
+    """On loopback ``port``: ``GET /`` answers 200 with each loop's last progress, or 503 saying why not;
+    ``GET /metrics`` answers the Prometheus exposition of ``registry``."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - the http.server API
+            if self.path.split("?", 1)[0] == "/metrics" and registry is not None:
+                self._answer(200, metrics.CONTENT_TYPE, metrics.exposition(registry))
+                return
             healthy, details = health.report()
             body = json.dumps({"status": "ok" if healthy else "unhealthy", **details}).encode()
-            self.send_response(200 if healthy else 503)
-            self.send_header("Content-Type", "application/json")
+            self._answer(200 if healthy else 503, "application/json", body)
+
+        def _answer(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -115,7 +144,9 @@ def run_forever(runtime: Runtime, wiring: Wiring) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     health = Health(stall_after=settings.worker_stall_seconds)
-    server = serve_health(health, settings.worker_health_port) if settings.worker_health_port else None
+    server = None
+    if settings.worker_health_port:
+        server = serve_health(health, settings.worker_health_port, metrics_registry(runtime, wiring))
     threads = start_threads(relay, loop, stop, wiring.loops, health)
     log.info(
         "worker.started", service=settings.service, sources=wiring.sources, health_port=settings.worker_health_port

@@ -8,6 +8,7 @@ import time
 from datetime import timedelta
 
 from services.feedback import alerts, assignments, handlers, measures
+from services.feedback.metrics import feedback_state
 from services.feedback.settings import FeedbackSettings
 from shared import logs
 from shared.db import transaction, utcnow
@@ -67,4 +68,4 @@ def escalator(runtime: Runtime, settings: FeedbackSettings, clock=utcnow, every:
 def bootstrap(settings: FeedbackSettings, runtime: Runtime, clock=utcnow) -> Wiring:
     measures.use_extra_dir(settings.measures_dir)
     loops = [("expiry", expirer(runtime, clock)), ("escalation", escalator(runtime, settings, clock))]
-    return wire(SERVICE, HANDLERS, {"settings": settings, "clock": clock}, loops=loops)
+    return wire(SERVICE, HANDLERS, {"settings": settings, "clock": clock}, loops=loops, metrics=[feedback_state])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from services.notifications import handlers
 from services.notifications.deliveries import Dispatcher
+from services.notifications.metrics import notifications_state
 from services.notifications.settings import NotificationsSettings
 from services.notifications.smtp_channel import SmtpChannel
 from shared.db import utcnow
@@ -39,4 +40,4 @@ def dispatcher(settings: NotificationsSettings, runtime: Runtime, channel=None) 
 
 def bootstrap(settings: NotificationsSettings, runtime: Runtime, clock=utcnow, channel=None) -> Wiring:
     loop = ("dispatcher", dispatcher(settings, runtime, channel).one_pass)
-    return wire(SERVICE, HANDLERS, {"settings": settings, "clock": clock}, loops=[loop])
+    return wire(SERVICE, HANDLERS, {"settings": settings, "clock": clock}, loops=[loop], metrics=[notifications_state])

@@ -20,13 +20,14 @@ from types import SimpleNamespace
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.notifications import kinds
 from services.notifications.kinds import kind_of
 from services.notifications.messages import render
 from services.notifications.models import AppointmentRecord, Contact, Delivery, QuestionnaireRecord
 from services.notifications.rules import SendTimeFacts
 from services.notifications.settings import NotificationsSettings
 from services.notifications.smtp_channel import OperationalSendError, PermanentSendError, TransientSendError
-from shared import logs
+from shared import logs, metrics
 from shared.db import utcnow
 from shared.events import catalog as events
 from shared.events.envelope import Event
@@ -126,6 +127,16 @@ def still_wanted(session: Session, delivery: Delivery, now: datetime) -> str | N
     return kind_of(delivery.template).still_wanted(delivery.context, send_time_facts(session, delivery, now))
 
 
+def _observe_alert_latency(row: Delivery, sent_at: datetime) -> None:
+    """How long an alert notice took from the alert being raised (the event's time) to the mail server."""
+    raised = row.context.get("raised_at")
+    if row.template != kinds.ALERT_NOTICE.name or not raised:
+        return
+    recipient = "backup" if row.context.get("for_supervisor") else "therapist"
+    seconds = (sent_at - datetime.fromisoformat(raised)).total_seconds()
+    metrics.ALERT_NOTICE_SECONDS.labels(recipient).observe(max(0.0, seconds))
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -220,6 +231,7 @@ class Dispatcher:
             try:
                 self.channel.send(message)
             except OperationalSendError as exc:
+                metrics.SMTP_OPERATIONAL_FAULTS.inc()
                 log.error("delivery.smtp_refused_us", delivery_id=delivery.id, error=str(exc))
                 self._retry_or_fail(delivery, f"{OPERATIONAL}{exc}", now, exc.maybe_delivered)
             except TransientSendError as exc:
@@ -298,6 +310,7 @@ class Dispatcher:
             row.status, row.last_error = status, (error or None) and error[:300]
             if status == DeliveryStatus.SENT:
                 row.sent_at = now
+                _observe_alert_latency(row, now)
                 secrets = kind_of(row.template).secret_keys
                 row.context = {k: v for k, v in row.context.items() if k not in secrets}
             emit(

@@ -134,6 +134,7 @@ def notify_alert(session: Session, event: Event, settings: NotificationsSettings
         "alert_id": d.alert_id,
         "alert_url": f"{settings.dashboard_url}/alerts/{d.alert_id}",
         "unacknowledged": unacknowledged,
+        "raised_at": event.time.isoformat(),  # for the raised-to-sent latency metric
     }
     notice = kinds.ALERT_NOTICE.name
     deliveries.enqueue(session, notice, clinician, event, context=context, due_at=clock())

@@ -29,7 +29,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import logs
+from shared import logs, metrics
 from shared.db import utcnow
 from shared.errors import MissingDependency, PermanentError
 from shared.events.catalog import EventSpec, spec_for
@@ -47,6 +47,8 @@ Handler = Callable[[Session, Event], None]
 HANDLED, DUPLICATE, IGNORED, DEAD_LETTERED = "handled", "duplicate", "ignored", "dead_lettered"
 WAITING = "waiting_for_infrastructure"  # counted per attempt: the record is retried, never dropped
 PARKED, RELEASED = "parked", "released"  # waiting for an entity from another topic; then handled
+FAILED = "failed"  # an attempt that failed for the event's own reason: retried, then dead-lettered
+UNPARSEABLE = "unparseable"  # the event type of a record that is not an event at all
 
 
 class _AlreadyProcessed(Exception):
@@ -172,37 +174,40 @@ class ConsumerLoop:
             return self._dead_letter(dlq_producer, record, "malformed", exc)
         handler = self.handlers.get(spec)
         if handler is None:
-            self.outcomes[IGNORED] += 1
+            self._count(IGNORED, event.type)
             return IGNORED
         try:
             event = event.with_data(spec.load_incoming(event.data))
         except MalformedEvent as exc:
-            return self._dead_letter(dlq_producer, record, "invalid_payload", exc)
+            return self._dead_letter(dlq_producer, record, "invalid_payload", exc, event.type)
 
         attempt = 0
         while True:
             attempt += 1
             token = correlation_id.set(event.correlationid or event.id)
             handling = logs.event_id.set(event.id)
+            started = time.perf_counter()
             try:
                 self._handle_once(record, event, handler)
-                self.outcomes[HANDLED] += 1
+                metrics.CONSUMER_HANDLER_SECONDS.labels(self.group, event.type).observe(time.perf_counter() - started)
+                self._count(HANDLED, event.type)
                 log.info("consumer.handled", group=self.group, event_id=event.id, event_type=event.type)
                 return HANDLED
             except _AlreadyProcessed:
-                self.outcomes[DUPLICATE] += 1
+                self._count(DUPLICATE, event.type)
                 log.info("consumer.duplicate", group=self.group, event_id=event.id)
                 return DUPLICATE
             except PermanentError as exc:
-                return self._dead_letter(dlq_producer, record, "rejected", exc)
+                return self._dead_letter(dlq_producer, record, "rejected", exc, event.type)
             except MissingDependency as exc:
                 return self._park(record, event, exc.key)
             except Exception as exc:  # noqa: BLE001 - sorted below: the infrastructure's, or the event's own
                 if is_infrastructure(exc):
-                    self.outcomes[WAITING] += 1
+                    self._count(WAITING, event.type)
                     raise InfrastructureUnavailable(exc) from exc
+                self._count(FAILED, event.type)
                 if attempt >= self.retry.max_attempts:
-                    return self._dead_letter(dlq_producer, record, "retries_exhausted", exc)
+                    return self._dead_letter(dlq_producer, record, "retries_exhausted", exc, event.type)
                 log.warning(
                     "consumer.retry",
                     group=self.group,
@@ -288,9 +293,9 @@ class ConsumerLoop:
                     )
                 )
         except IntegrityError:
-            self.outcomes[DUPLICATE] += 1
+            self._count(DUPLICATE, event.type)
             return DUPLICATE
-        self.outcomes[PARKED] += 1
+        self._count(PARKED, event.type)
         log.info(
             "consumer.parked",
             group=self.group,
@@ -334,7 +339,7 @@ class ConsumerLoop:
                 correlation_id.reset(token)
                 logs.event_id.reset(handling)
             released += 1
-            self.outcomes[RELEASED] += 1
+            self._count(RELEASED, event.type)
             log.info("consumer.released", group=self.group, event_id=event.id, event_type=event.type)
         return released
 
@@ -355,13 +360,13 @@ class ConsumerLoop:
                     InboxMessage.consumer_group == self.group, InboxMessage.event_id == row.event_id
                 )
             )
-        self.outcomes[DEAD_LETTERED] += 1
+        self._count(DEAD_LETTERED, event.type)
         log.warning("consumer.dead_lettered", group=self.group, reason=reason, event_id=event.id)
 
-    def _dead_letter(self, producer, record, reason: str, exc: BaseException) -> str:
+    def _dead_letter(self, producer, record, reason: str, exc: BaseException, event_type: str = UNPARSEABLE) -> str:
         error = logs.safe_error(exc)
         send_to_dead_letter(producer, self.group, record, reason, error)
-        self.outcomes[DEAD_LETTERED] += 1
+        self._count(DEAD_LETTERED, event_type)
         log.warning(
             "consumer.dead_lettered",
             group=self.group,
@@ -372,6 +377,10 @@ class ConsumerLoop:
             offset=record.offset,
         )
         return DEAD_LETTERED
+
+    def _count(self, outcome: str, event_type: str) -> None:
+        self.outcomes[outcome] += 1
+        metrics.CONSUMER_RECORDS.labels(self.group, event_type[:120], outcome).inc()
 
 
 def _inbox_row(group: str, record, event: Event) -> InboxMessage:

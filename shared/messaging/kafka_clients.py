@@ -55,8 +55,9 @@ def make_consumer(bootstrap: str, group: str, topics: list[str], client_id: str)
     )
 
 
-def make_reader(bootstrap: str, client_id: str) -> KafkaConsumer:
-    """A consumer outside any group, for reading a topic from the start (assign + seek), committing nothing."""
+def make_reader(bootstrap: str, client_id: str, request_timeout_ms: int = 305_000) -> KafkaConsumer:
+    """A consumer outside any group, for reading a topic from the start (assign + seek), committing nothing.
+    ``request_timeout_ms`` also bounds offset look-ups (a metrics scrape must not hang on a lost broker)."""
     return KafkaConsumer(
         **_security,
         bootstrap_servers=bootstrap,
@@ -65,7 +66,12 @@ def make_reader(bootstrap: str, client_id: str) -> KafkaConsumer:
         enable_auto_commit=False,
         isolation_level="read_committed",
         reconnect_backoff_max_ms=2_000,
+        request_timeout_ms=request_timeout_ms,
     )
+
+
+def make_admin(bootstrap: str, client_id: str) -> KafkaAdminClient:
+    return KafkaAdminClient(**_security, bootstrap_servers=bootstrap, client_id=client_id, request_timeout_ms=10_000)
 
 
 def ensure_topics(

@@ -22,7 +22,7 @@ from sqlalchemy import select as sql_select
 from sqlalchemy import text, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import logs
+from shared import logs, metrics
 from shared.db import utcnow
 from shared.loops import Health, run_guarded
 from shared.messaging.outbox import decode_headers
@@ -165,6 +165,7 @@ class OutboxRelay:
             self._reset_producer()
         self._record_failures(failures, park=bool(sent))
         self.published += len(sent)
+        metrics.RELAY_PUBLISHED.labels(self.name).inc(len(sent))
         if sent:
             log.info("relay.published", relay=self.name, count=len(sent), last_id=sent[-1])
         if failures and not sent:
