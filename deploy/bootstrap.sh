@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything Attune needs on a fresh Debian machine, idempotently:
-#   system packages (PostgreSQL, Chromium) when missing, a virtualenv with the project, the Kafka jars and
+#   system packages (PostgreSQL, Chromium, Prometheus's promtool) when missing, a virtualenv with the project, the Kafka jars and
 #   Keycloak (both from Maven Central).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+command -v promtool >/dev/null || need+=(prometheus)  # promtool checks the alert rules (deploy/monitoring)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing system packages: ${need[*]}"
   if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
