@@ -1,5 +1,5 @@
 # The commands the README shows.
-.PHONY: setup dev test test-fast lint format bench clean otp
+.PHONY: setup dev test test-fast lint format bench chaos clean otp
 
 setup:            ## install everything (system packages if missing, .venv, Kafka jars)
 	bash deploy/bootstrap.sh
@@ -7,7 +7,7 @@ setup:            ## install everything (system packages if missing, .venv, Kafk
 dev: setup        ## run the whole system: broker, mail sink, three services and workers, demo data
 	.venv/bin/python -m deploy.devstack
 
-test: setup lint  ## run every test: unit, integration (real Kafka, PostgreSQL, SMTP), e2e, browser
+test: setup lint  ## run every test: unit, integration (real Kafka, PostgreSQL, SMTP), e2e, browser, short chaos run
 	.venv/bin/pytest
 
 test-fast: setup  ## unit tests only
@@ -25,6 +25,9 @@ bench: setup      ## speed and alert-accuracy figures, written to docs/
 	.venv/bin/pip install -q -e '.[dev,bench]'
 	.venv/bin/python -m bench.availability
 	.venv/bin/python -m bench.alert_accuracy
+
+chaos: setup      ## the long chaos run (5,000 flows, 20+ minutes): faults on the real system, then a count
+	.venv/bin/python -m bench.chaos
 
 otp:              ## a demo account's current one-time code: make otp USER=ada
 	.venv/bin/python -m deploy.keycloak.server otp $(USER)
