@@ -15,7 +15,6 @@ POLICY = {
     "dashboard.alert_page": allow(CLINICAL, owner=OWN),
     "dashboard.alert_action": allow(write=CLINICAL, owner=OWN),
     "questionnaire.questionnaire": LINK,
-    "questionnaire.thanks": PUBLIC,
     "questionnaire.static": PUBLIC,
     "clinical.Caseload": allow(CLINICAL, owner=OWN),
     "clinical.Progress": allow(CLINICAL, owner=OWN),

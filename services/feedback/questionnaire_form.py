@@ -3,10 +3,10 @@ that works without JavaScript."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, render_template, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from services.feedback import assignments, measures, submission
+from services.feedback import assignments, crisis, measures, submission
 from services.feedback.scoring import InvalidAnswers
 from shared.db import utcnow
 from shared.unit_of_work import transaction
@@ -36,7 +36,13 @@ def _form(assignment, answers=None, errors=None, status=200):
         for n, item in enumerate(m.items + m.extra_items, start=1)
     }
     page = render_template(
-        "questionnaire.html", forms=forms, answers=answers or {}, errors=errors or {}, labels=labels, csrf=token
+        "questionnaire.html",
+        forms=forms,
+        answers=answers or {},
+        errors=errors or {},
+        labels=labels,
+        csrf=token,
+        audience=settings_of(current_app).answers_audience,
     )
     return page, status, NO_STORE
 
@@ -81,16 +87,8 @@ def questionnaire(token: str):
         if assignment is None or not assignments.claim(db, assignment, now):
             return _unavailable()  # a concurrent submit got there first: single use
         outcome = submission.record(db, assignment, scores, answers, now)
-    session["q_done"] = {"risk": outcome.risk}
-    return redirect(url_for("questionnaire.thanks"), code=303)
-
-
-@bp.get("/q/thanks")
-def thanks():
-    done = session.pop("q_done", None)
-    crisis = settings_of(current_app).crisis_text
-    return (
-        render_template("thanks.html", risk=bool(done and done.get("risk")), crisis=crisis, arrived=done is not None),
-        200,
-        NO_STORE,
-    )
+    # The thank-you page is this response (no redirect, no cookie): what it says about risk comes from this
+    # submission's own scores, and nothing in the browser's history can show it again.
+    settings = settings_of(current_app)
+    notices = crisis.notices(outcome.scores, settings.crisis_text)
+    return render_template("thanks.html", notices=notices, audience=settings.answers_audience), 200, NO_STORE

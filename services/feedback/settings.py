@@ -5,7 +5,8 @@
 | ``FEEDBACK_SESSION_MEASURES`` | measures after a session when no plan says otherwise (comma list) | ``phq9`` |
 | ``FEEDBACK_INTAKE_MEASURES`` | measures sent before the first session (empty: none) | the session measures |
 | ``FEEDBACK_LINK_TTL_HOURS`` | how long a questionnaire link works | 72 |
-| ``FEEDBACK_CRISIS_TEXT`` | crisis resources shown with the questionnaire and after a risk answer | UK and US numbers |
+| ``FEEDBACK_CRISIS_TEXT`` | help shown after a risk answer (a measure's ``crisis_text`` wins) | UK and US numbers |
+| ``FEEDBACK_ANSWERS_AUDIENCE`` | who the questionnaire page says sees the answers | your therapist and their team |
 | ``FEEDBACK_ESCALATE_AFTER_HOURS`` | an urgent alert unacknowledged this long goes out again, wider | 4 |
 | ``SUPERVISORS_SEE_PRACTICE`` | supervisors see every caseload, not only their supervisees' (``true``) | ``false`` |
 | ``BREAK_GLASS_HOURS`` | how long a client opened outside the caseload (with a reason) stays open | 4 |
@@ -35,6 +36,7 @@ class FeedbackSettings(CommonSettings):
     intake_measures: list[str] | None = None  # None: the same as the session measures
     link_ttl_hours: float = 72.0
     crisis_text: str = DEFAULT_CRISIS_TEXT
+    answers_audience: str = "your therapist and the clinical team that supports them"  # true: supervisors see them
     measures_dir: str | None = None
     escalate_after_hours: float = 4.0  # an urgent alert nobody acknowledged is sent again, wider
     supervisors_see_practice: bool = False
@@ -62,6 +64,8 @@ class FeedbackSettings(CommonSettings):
             values["link_ttl_hours"] = float(env["FEEDBACK_LINK_TTL_HOURS"])
         if env.get("FEEDBACK_CRISIS_TEXT"):
             values["crisis_text"] = env["FEEDBACK_CRISIS_TEXT"]
+        if env.get("FEEDBACK_ANSWERS_AUDIENCE"):
+            values["answers_audience"] = env["FEEDBACK_ANSWERS_AUDIENCE"]
         if env.get("FEEDBACK_ESCALATE_AFTER_HOURS"):
             values["escalate_after_hours"] = float(env["FEEDBACK_ESCALATE_AFTER_HOURS"])
         if env.get("SUPERVISORS_SEE_PRACTICE"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +16,12 @@ from tests.support.apps import service_runtime
 from tests.support.live import LiveServer
 from tests.support.ports import free_port
 
+FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
+
 
 @pytest.fixture
-def form_link(tmp_path):
+def issue_link(tmp_path):
+    """A feedback service on a real port; ``issue_link(measures)`` issues a questionnaire and returns its link."""
     port = free_port()
     runtime = service_runtime(
         "feedback",
@@ -26,31 +30,40 @@ def form_link(tmp_path):
         public_urls={"scheduling": "", "feedback": f"http://127.0.0.1:{port}", "notifications": ""},
     )
     server = LiveServer(create_app(runtime.settings, runtime), port).start()
-    source = Event(type="attune.scheduling.session.completed", source="scheduling", subject="c1", data={})
-    with transaction(runtime.sessions) as s:
-        client = ClientRecord(id="c1", preferred_name="Jo", clinician_id="k1", consent_email=True)
-        s.add(client)
-        s.flush()
-        assignments.issue(
-            s,
-            client=client,
-            clinician_id="k1",
-            measures=["phq9", "gad7"],
-            trigger="session",
-            source=source,
-            now=utcnow(),
-            ttl=timedelta(hours=72),
-            base_url=server.url,
-            link_key=runtime.settings.link_key,
-        )
+
+    def issue(measure_ids: list[str], client_id: str = "c1") -> str:
         from shared import sealed
         from shared.messaging.tables import OutboxMessage
 
-        payload = s.query(OutboxMessage).one().payload
+        source = Event(type="attune.scheduling.session.completed", source="scheduling", subject=client_id, data={})
+        with transaction(runtime.sessions) as s:
+            client = ClientRecord(id=client_id, preferred_name="Jo", clinician_id="k1", consent_email=True)
+            s.add(client)
+            s.flush()
+            assignments.issue(
+                s,
+                client=client,
+                clinician_id="k1",
+                measures=measure_ids,
+                trigger="session",
+                source=source,
+                now=utcnow(),
+                ttl=timedelta(hours=72),
+                base_url=server.url,
+                link_key=runtime.settings.link_key,
+            )
+            s.flush()
+            payload = s.query(OutboxMessage).order_by(OutboxMessage.id.desc()).first().payload
         assert server.url not in payload  # on the bus the link is sealed
-        url = sealed.unseal(runtime.settings.link_key, re.search(r'"sealed_url":"([^"]+)"', payload).group(1))
-    yield url
+        return sealed.unseal(runtime.settings.link_key, re.search(r'"sealed_url":"([^"]+)"', payload).group(1))
+
+    yield issue
     server.stop()
+
+
+@pytest.fixture
+def form_link(issue_link):
+    return issue_link(["phq9", "gad7"])
 
 
 def test_fill_in_on_a_phone_with_errors_then_risk_answer(phone, form_link, tmp_path):
@@ -77,8 +90,8 @@ def test_fill_in_on_a_phone_with_errors_then_risk_answer(phone, form_link, tmp_p
             page.locator(f"#{measure}-{i}-{1 if (measure, i) == ('phq9', 9) else 0}").check()
     page.locator("#phq9-difficulty-0").check()
     page.get_by_role("button", name="Send my answers").click()
-    page.wait_for_url(re.compile(r"/q/thanks$"))
     alert = page.get_by_role("alert")
+    alert.wait_for()
     assert "Please read this now" in alert.inner_text()
     assert "Samaritans" in alert.inner_text()
     page.screenshot(path=str(tmp_path / "thanks.png"), full_page=True)
@@ -143,3 +156,24 @@ def test_a_double_submit_counts_once(form_link, tmp_path):
         )
         assert completed == 1
     engine.dispose()
+
+
+def test_a_core10_risk_answer_shows_core10_words_and_help_at_once(phone, issue_link):
+    """The crisis message comes from this submission's own result (no cookie: the browser keeps none here) and
+    is worded for the item the client answered, not for PHQ-9's."""
+    page = phone
+    page.context.clear_cookies()
+    page.goto(issue_link(["core10"]))
+    assert "your therapist and the clinical team that supports them" in page.locator(".lead").inner_text()
+    for i in range(1, 11):
+        page.locator(f"#core10-{i}-{1 if i == 6 else 0}").check()
+    page.context.clear_cookies()  # nothing may depend on a cookie surviving
+    page.get_by_role("button", name="Send my answers").click()
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "You told us you have made plans to end your life." in alert.inner_text()
+    assert "better off dead" not in alert.inner_text()
+    assert "Samaritans" in alert.inner_text()
+    page.screenshot(path=str(FIGURES / "questionnaire-crisis-core10.png"), full_page=True)
+    page.reload()  # the browser's history cannot show the message again
+    assert "plans to end your life" not in page.content()

@@ -38,6 +38,8 @@ class _RiskItem(Schema):
     item = fields.String(required=True)
     threshold = fields.Integer(required=True)
     severity = fields.String(required=True, validate=validate.OneOf([Severity.HIGH, Severity.URGENT]))
+    # What the thank-you page tells a client who answered it (plain words; none for a licensed item's text)
+    statement = fields.String(load_default=None, allow_none=True)
 
 
 class _Definition(Schema):
@@ -65,6 +67,7 @@ class _Definition(Schema):
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
     expected_course = fields.Dict(load_default=None, allow_none=True)  # default expected-response model
     alliance = fields.Dict(load_default=None, allow_none=True)  # e.g. {"cutoff": 36}: an alliance measure
+    crisis_text = fields.String(load_default=None, allow_none=True)  # overrides the practice's after a risk answer
 
     @validates_schema
     def _consistent(self, data, **_):
@@ -121,6 +124,7 @@ class Measure:
     sources: list
     expected_course: dict | None = None
     alliance: dict | None = None
+    crisis_text: str | None = None
 
     @property
     def higher_is_worse(self) -> bool:
