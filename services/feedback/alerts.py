@@ -73,18 +73,26 @@ def apply_signal(
     return current, "unchanged"
 
 
-def acknowledge(session: Session, alert: Alert, by: str, now: datetime) -> Alert:
+def acknowledge(
+    session: Session, alert: Alert, by: str, now: datetime, *, clinician_id: str | None = None, note: str | None = None
+) -> Alert:
+    """``clinician_id``: who acknowledged, when they are a clinician (a supervisor acting on the therapist's
+    behalf names themselves, and may say why in ``note``)."""
     if alert.status == AlertStatus.OPEN:
         alert.status = AlertStatus.ACKNOWLEDGED
         alert.acknowledged_at, alert.acknowledged_by, alert.updated_at = now, by, now
+        alert.acknowledged_by_clinician, alert.acknowledgement_note = clinician_id, note or None
     return alert
 
 
-def resolve(session: Session, alert: Alert, by: str, note: str, now: datetime) -> Alert:
+def resolve(
+    session: Session, alert: Alert, by: str, note: str, now: datetime, *, clinician_id: str | None = None
+) -> Alert:
     if alert.status == AlertStatus.RESOLVED:
         return alert
     alert.status = AlertStatus.RESOLVED
     alert.resolved_at, alert.resolved_by, alert.resolution_note, alert.updated_at = now, by, note, now
+    alert.resolved_by_clinician = clinician_id
     emit(
         session,
         events.ALERT_RESOLVED,

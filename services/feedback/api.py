@@ -143,7 +143,7 @@ class Alerts(MethodView):
 def acknowledge_alert(alert_id):
     session = current_session()
     alert = queries.visible_alert(session, current_viewer(session), alert_id)
-    return alerts.acknowledge(session, alert, g.principal.subject, utcnow())
+    return alerts.acknowledge(session, alert, g.principal.subject, utcnow(), clinician_id=g.principal.clinician_id)
 
 
 @blp.route("/alerts/<alert_id>/resolve", methods=["POST"])
@@ -153,7 +153,8 @@ def acknowledge_alert(alert_id):
 def resolve_alert(data, alert_id):
     session = current_session()
     alert = queries.visible_alert(session, current_viewer(session), alert_id)
-    return alerts.resolve(session, alert, g.principal.subject, data["note"], utcnow())
+    by = g.principal
+    return alerts.resolve(session, alert, by.subject, data["note"], utcnow(), clinician_id=by.clinician_id)
 
 
 def _plan_out(session, scope: str) -> dict:

@@ -124,8 +124,12 @@ class Alert(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    # The clinician who acknowledged (a supervisor on behalf of the therapist, say), shown by name, and why.
+    acknowledged_by_clinician: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    acknowledgement_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    resolved_by_clinician: Mapped[str | None] = mapped_column(String(36), nullable=True)
     resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # unacknowledged in time
     # Set when the notice to the therapist could not be delivered (shown on the dashboard).

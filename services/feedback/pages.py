@@ -3,6 +3,8 @@ and resolve. Every read goes through ``queries.py``'s visibility rules."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
@@ -16,6 +18,17 @@ from shared.db import utcnow
 from shared.unit_of_work import transaction
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")
+
+
+@bp.app_template_filter("age")
+def age(delta: timedelta) -> str:
+    """A duration as a person reads it on a list: "45 min", "3 h 20 min", "2 days 4 h"."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 @bp.get("/dashboard")
@@ -53,6 +66,14 @@ def client_page(client_id):
     return render_template("dashboard/client.html", client=client, charts=charts, alerts=client_alerts, grants=grants)
 
 
+@bp.get("/dashboard/team")
+def team():
+    """A supervisor's page: every alert not yet resolved across the clinicians they supervise, oldest first."""
+    with transaction() as session:
+        rows = queries.team_alerts(session, current_viewer(session))
+    return render_template("dashboard/team.html", rows=rows, now=utcnow())
+
+
 @bp.get("/alerts/<alert_id>")
 def alert_page(alert_id):
     with transaction() as session:
@@ -66,7 +87,12 @@ def alert_action(alert_id, action):
     with transaction() as session:
         alert = queries.visible_alert(session, current_viewer(session), alert_id)
         if action == "acknowledge":
-            alerts.acknowledge(session, alert, g.principal.subject, utcnow())
+            note = request.form.get("note", "").strip()[:2000]
+            alerts.acknowledge(
+                session, alert, g.principal.subject, utcnow(), clinician_id=g.principal.clinician_id, note=note
+            )
+            if request.form.get("back") == "team":
+                return redirect(url_for("dashboard.team"), code=303)
         elif action == "resolve":
             note = request.form.get("note", "").strip()
             if len(note) < 3:
@@ -74,7 +100,7 @@ def alert_action(alert_id, action):
                 return render_template(
                     "dashboard/alert.html", alert=alert, client=client, error="Write a short note on what was done."
                 ), 422
-            alerts.resolve(session, alert, g.principal.subject, note, utcnow())
+            alerts.resolve(session, alert, g.principal.subject, note, utcnow(), clinician_id=g.principal.clinician_id)
         else:
             abort(404)
     return redirect(url_for("dashboard.alert_page", alert_id=alert_id), code=303)

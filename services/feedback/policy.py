@@ -12,6 +12,7 @@ OWN = "own caseload (supervisors: and their supervisees'), or opened by break-gl
 POLICY = {
     "dashboard.home": allow(CLINICAL, owner=OWN),
     "dashboard.client_page": allow(CLINICAL, owner=OWN),
+    "dashboard.team": allow(("supervisor",), owner=OWN),
     "dashboard.alert_page": allow(CLINICAL, owner=OWN),
     "dashboard.alert_action": allow(write=CLINICAL, owner=OWN),
     "questionnaire.questionnaire": LINK,

@@ -7,7 +7,7 @@ the front desk sees only whether questionnaires were completed, admins nothing c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -195,3 +195,36 @@ def progress(session: Session, client: ClientRecord, measure_id: str) -> dict:
             if e is not None:
                 expected.append((n, e.expected, e.boundary))
     return {"measure": m, "points": points, "expected": expected, "responses": responses}
+
+
+@dataclass(frozen=True)
+class TeamAlert:
+    alert: Alert
+    client: ClientRecord
+    clinician: str  # the therapist's name
+    acknowledged_by: str | None  # a name, or "a staff member" when no clinician acknowledged
+
+    def age(self, now: datetime) -> timedelta:
+        return now - self.alert.opened_at
+
+
+def team_alerts(session: Session, viewer: Viewer) -> list[TeamAlert]:
+    """Every alert not yet resolved on the caseloads the viewer sees (a supervisor: their own and their
+    supervisees'), oldest first: what a supervisor must make sure somebody has picked up."""
+    stmt = (
+        select(Alert, ClientRecord)
+        .join(ClientRecord, ClientRecord.id == Alert.client_id)
+        .where(Alert.status != AlertStatus.RESOLVED)
+        .order_by(Alert.opened_at, Alert.id)
+    )
+    if viewer.clinicians is not None:
+        stmt = stmt.where(Alert.clinician_id.in_(viewer.clinicians))
+    rows = session.execute(stmt).all()
+    names = dict(session.execute(select(ClinicianRecord.id, ClinicianRecord.name)).all())
+    found = []
+    for alert, client in rows:
+        by = None
+        if alert.acknowledged_at is not None:
+            by = names.get(alert.acknowledged_by_clinician or "", "a staff member")
+        found.append(TeamAlert(alert, client, names.get(alert.clinician_id, "an unknown clinician"), by))
+    return found

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.support.feedback_data import client_with_scores
 from tests.support.live import serve, signed_in_page
+
+FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
 
 
 def test_caseload_chart_and_alert(browser, tmp_path):
@@ -34,6 +38,45 @@ def test_caseload_chart_and_alert(browser, tmp_path):
         page.get_by_label("What was done").fill("Reviewed in session; plan changed.")
         page.get_by_role("button", name="Resolve").click()
         assert page.locator("#alert-status").inner_text() == "resolved"
+    finally:
+        page.context.close()
+        server.stop()
+
+
+def test_a_supervisor_sees_the_teams_open_alerts_oldest_first_and_acknowledges_on_behalf(browser, tmp_path):
+    from datetime import UTC, datetime
+
+    from services.feedback.models import ClinicianRecord
+    from shared.db import transaction
+
+    runtime, server = serve("feedback", f"sqlite:///{tmp_path / 'f.db'}")
+    with transaction(runtime.sessions) as s:
+        s.add_all([
+            ClinicianRecord(id="k-sam", name="Sam Lindqvist"),
+            ClinicianRecord(id="k-ada", name="Dr Ada Okafor", supervisor_id="k-sam"),
+            ClinicianRecord(id="k-lin", name="Dr Lin", supervisor_id="k-sam"),
+            ClinicianRecord(id="k-other", name="Dr Elsewhere"),
+        ])  # fmt: skip
+    client_with_scores(runtime, "c-jo", "k-ada", [14, 15, 20], name="Jo", start=datetime(2026, 2, 2, 9, tzinfo=UTC))
+    client_with_scores(runtime, "c-kim", "k-lin", [8], name="Kim", risk_at=1, start=datetime(2026, 1, 5, 9, tzinfo=UTC))
+    client_with_scores(runtime, "c-max", "k-other", [8], name="Max", risk_at=1)  # not Sam's team
+    page = signed_in_page(browser, server, "supervisor", "k-sam", "/dashboard/team")
+    try:
+        rows = page.locator("table.team-alerts tbody tr")
+        assert rows.count() == 2  # Kim's (opened 5 Jan) before Jo's (opened 16 Feb); Max is not on the team
+        assert "Kim" in rows.nth(0).inner_text() and "Dr Lin" in rows.nth(0).inner_text()
+        assert "urgent" in rows.nth(0).inner_text() and "not yet" in rows.nth(0).inner_text()
+        assert "Jo" in rows.nth(1).inner_text() and "Dr Ada Okafor" in rows.nth(1).inner_text()
+        assert "Max" not in page.content()
+        assert "ago" in rows.nth(0).locator(".age").inner_text()
+
+        rows.nth(0).get_by_label("Note").fill("Phoned Dr Lin: she is calling Kim now.")
+        rows.nth(0).get_by_role("button", name="Acknowledge").click()
+        page.wait_for_url("**/dashboard/team")
+        first = page.locator("table.team-alerts tbody tr").nth(0)
+        assert "acknowledged by Sam Lindqvist" in first.inner_text()
+        assert "Phoned Dr Lin: she is calling Kim now." in first.inner_text()
+        page.screenshot(path=str(FIGURES / "supervisor-team-alerts.png"), full_page=True)
     finally:
         page.context.close()
         server.stop()
