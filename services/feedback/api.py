@@ -62,6 +62,8 @@ class Progress(MethodView):
             "measure": measure_id,
             "points": found["points"],
             "expected": [{"n": n, "expected": e, "boundary": b} for n, e, b in found["expected"]],
+            "changes": found["changes"],
+            "change_class": found["change_class"],
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from services.feedback.measures import Measure
 
@@ -52,3 +53,40 @@ def classify(measure: Measure, baseline: float, latest: float) -> str | None:
             return RECOVERED
         return IMPROVED
     return NO_CHANGE
+
+
+CLASS_IN_WORDS = {
+    RECOVERED: "Recovered: a reliable improvement that ended below the clinical cut-off",
+    IMPROVED: "Reliably improved",
+    NO_CHANGE: "No reliable change",
+    DETERIORATED: "Reliably deteriorated",
+    None: "No published reliable-change threshold for this measure",
+}
+
+
+def in_words(change_class: str | None) -> str:
+    """The Jacobson–Truax class as a clinician reads it on the progress page."""
+    return CLASS_IN_WORDS[change_class]
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    """One score with its change from the baseline (the first score) and from the score before it."""
+
+    total: float
+    from_baseline: float | None
+    from_previous: float | None
+
+
+def changes(totals: list[float]) -> list[ScoreChange]:
+    out = []
+    for n, total in enumerate(totals):
+        out.append(ScoreChange(total, total - totals[0] if n else None, total - totals[n - 1] if n else None))
+    return out
+
+
+def direction(measure: Measure, delta: float | None) -> str:
+    """ "better", "worse" or "same" for a change of ``delta`` points on ``measure``."""
+    if not delta:
+        return "same"
+    return "worse" if (delta > 0) == measure.higher_is_worse else "better"

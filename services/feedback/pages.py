@@ -9,7 +9,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 from markupsafe import Markup
 from sqlalchemy import select
 
-from services.feedback import alerts, queries
+from services.feedback import alerts, change, queries
 from services.feedback.change import reliable_change_points
 from services.feedback.chart import progress_svg
 from services.feedback.models import Alert
@@ -33,9 +33,12 @@ def age(delta: timedelta) -> str:
 
 @bp.get("/dashboard")
 def home():
+    sort = request.args.get("sort", "attention")
+    sort = sort if sort in queries.CASELOAD_SORTS else "attention"
+    attention_only = request.args.get("show") == "attention"
     with transaction() as session:
-        rows = queries.caseload(session, current_viewer(session))
-    return render_template("dashboard/caseload.html", rows=rows)
+        rows = queries.caseload(session, current_viewer(session), sort, attention_only)
+    return render_template("dashboard/caseload.html", rows=rows, sort=sort, attention_only=attention_only)
 
 
 @bp.get("/dashboard/clients/<client_id>")
@@ -58,12 +61,25 @@ def client_page(client_id):
                 cutoff=m.clinical_cutoff,
                 rc_points=reliable_change_points(m),
             )
-            charts.append({"measure": m, "svg": Markup(svg), "responses": found["responses"]})  # noqa: S704
+            charts.append({**found, "svg": Markup(svg)})  # noqa: S704 - our own SVG, every text in it escaped
         client_alerts = session.scalars(
             select(Alert).where(Alert.client_id == client.id).order_by(Alert.opened_at.desc())
         ).all()
         grants = queries.break_glass_on(session, client.id)
-    return render_template("dashboard/client.html", client=client, charts=charts, alerts=client_alerts, grants=grants)
+        attended, completed = queries.attendance(session, client)
+        names = queries.clinician_names(session)
+    return render_template(
+        "dashboard/client.html",
+        client=client,
+        charts=charts,
+        alerts=client_alerts,
+        grants=grants,
+        attended=attended,
+        completed=completed,
+        names=names,
+        direction=change.direction,
+        in_words=change.in_words,
+    )
 
 
 @bp.get("/dashboard/team")

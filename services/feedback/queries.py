@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.feedback import measures, rules, submission
+from services.feedback import change, measures, rules, submission
 from services.feedback.chart import Point
 from services.feedback.models import Alert, Assignment, BreakGlassGrant, ClientRecord, ClinicianRecord, Response
 from shared.auth import Principal
@@ -107,10 +107,33 @@ class CaseloadRow:
     last_scores: dict[str, dict]  # measure -> {"total", "band", "n"}
     questionnaires: int
     open_alerts: list[Alert] = field(default_factory=list)
+    attended: int = 0  # sessions attended this episode
+    last_questionnaire: datetime | None = None  # when the latest was completed
 
     @property
     def worst_alert(self) -> str | None:
         return max((a.severity for a in self.open_alerts), key=lambda s: Severity(s).rank, default=None)
+
+    @property
+    def needs_attention(self) -> bool:
+        """An open alert, or a status that asks the therapist to look (risk, off track)."""
+        return bool(self.open_alerts) or self.status in ("risk", "off_track")
+
+
+CASELOAD_SORTS = {
+    "attention": lambda r: (
+        -Severity(r.worst_alert).rank if r.worst_alert else 1,
+        STATUS_ORDER[r.status],
+        r.client.preferred_name.lower(),
+    ),
+    "name": lambda r: r.client.preferred_name.lower(),
+    "status": lambda r: (STATUS_ORDER[r.status], r.client.preferred_name.lower()),
+    "attended": lambda r: (-r.attended, r.client.preferred_name.lower()),
+    "last": lambda r: (
+        r.last_questionnaire is None,
+        -(r.last_questionnaire.timestamp() if r.last_questionnaire else 0),
+    ),
+}
 
 
 def measure_history(session: Session, client: ClientRecord, measure_id: str) -> list[rules.Observation]:
@@ -143,7 +166,11 @@ def status_for(session: Session, client: ClientRecord) -> tuple[str, dict]:
     return worst, last
 
 
-def caseload(session: Session, viewer: Viewer) -> list[CaseloadRow]:
+def caseload(
+    session: Session, viewer: Viewer, sort: str = "attention", attention_only: bool = False
+) -> list[CaseloadRow]:
+    """The viewer's active clients; ``sort``: one of ``CASELOAD_SORTS`` (open alerts and worst status first by
+    default); ``attention_only``: only those who need attention."""
     stmt = select(ClientRecord).where(ClientRecord.status == ClientStatus.ACTIVE)
     if viewer.clinicians is not None:
         stmt = stmt.where(ClientRecord.clinician_id.in_(viewer.clinicians))
@@ -158,14 +185,16 @@ def caseload(session: Session, viewer: Viewer) -> list[CaseloadRow]:
             .filter(Assignment.client_id == client.id, Assignment.status == QuestionnaireStatus.COMPLETED)
             .count()
         )
-        rows.append(CaseloadRow(client, status, last, count, open_alerts))
-    rows.sort(
-        key=lambda r: (
-            -Severity(r.worst_alert).rank if r.worst_alert else 1,
-            STATUS_ORDER[r.status],
-            r.client.preferred_name.lower(),
+        attended, _ = attendance(session, client)
+        latest = session.scalar(
+            select(func.max(Assignment.completed_at)).where(
+                Assignment.client_id == client.id, Assignment.episode_id == client.episode_id
+            )
         )
-    )
+        rows.append(CaseloadRow(client, status, last, count, open_alerts, attended, latest))
+    if attention_only:
+        rows = [r for r in rows if r.needs_attention]
+    rows.sort(key=CASELOAD_SORTS.get(sort, CASELOAD_SORTS["attention"]))
     return rows
 
 
@@ -194,7 +223,16 @@ def progress(session: Session, client: ClientRecord, measure_id: str) -> dict:
             e = expected_for(n)
             if e is not None:
                 expected.append((n, e.expected, e.boundary))
-    return {"measure": m, "points": points, "expected": expected, "responses": responses}
+    totals = [r.total for r in responses]
+    return {
+        "measure": m,
+        "points": points,
+        "expected": expected,
+        "responses": responses,
+        "changes": change.changes(totals),  # from the baseline and from the previous score
+        "change_class": change.classify(m, totals[0], totals[-1]) if len(totals) > 1 else None,
+        "scored": len(totals),
+    }
 
 
 @dataclass(frozen=True)
@@ -220,7 +258,7 @@ def team_alerts(session: Session, viewer: Viewer) -> list[TeamAlert]:
     if viewer.clinicians is not None:
         stmt = stmt.where(Alert.clinician_id.in_(viewer.clinicians))
     rows = session.execute(stmt).all()
-    names = dict(session.execute(select(ClinicianRecord.id, ClinicianRecord.name)).all())
+    names = clinician_names(session)
     found = []
     for alert, client in rows:
         by = None
@@ -228,3 +266,22 @@ def team_alerts(session: Session, viewer: Viewer) -> list[TeamAlert]:
             by = names.get(alert.acknowledged_by_clinician or "", "a staff member")
         found.append(TeamAlert(alert, client, names.get(alert.clinician_id, "an unknown clinician"), by))
     return found
+
+
+def clinician_names(session: Session) -> dict[str, str]:
+    return dict(session.execute(select(ClinicianRecord.id, ClinicianRecord.name)).all())
+
+
+def attendance(session: Session, client: ClientRecord) -> tuple[int, int]:
+    """(sessions attended, questionnaires completed) in the client's current episode: every completed session
+    leaves an assignment, sent or skipped with its reason."""
+    in_episode = (Assignment.client_id == client.id, Assignment.episode_id == client.episode_id)
+    attended = session.scalar(
+        select(func.count(func.distinct(Assignment.session_number))).where(
+            *in_episode, Assignment.trigger == "session", Assignment.session_number.is_not(None)
+        )
+    )
+    completed = session.scalar(
+        select(func.count()).where(*in_episode, Assignment.status == QuestionnaireStatus.COMPLETED)
+    )
+    return attended or 0, completed or 0

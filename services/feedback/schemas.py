@@ -33,6 +33,8 @@ class CaseloadOut(Schema):
     status = fields.String()
     last_scores = fields.Dict()
     questionnaires = fields.Integer()
+    attended = fields.Integer(metadata={"description": "Sessions attended this episode"})
+    last_questionnaire = fields.AwareDateTime(allow_none=True)
     open_alerts = fields.List(fields.Nested(AlertOut))
 
 
@@ -43,10 +45,21 @@ class PointOut(Schema):
     alert = fields.String(allow_none=True)
 
 
+class ChangeOut(Schema):
+    total = fields.Float()
+    from_baseline = fields.Float(allow_none=True)
+    from_previous = fields.Float(allow_none=True)
+
+
 class ProgressOut(Schema):
     measure = fields.String()
     points = fields.List(fields.Nested(PointOut))
     expected = fields.List(fields.Dict())
+    changes = fields.List(fields.Nested(ChangeOut), metadata={"description": "One per point, in order"})
+    change_class = fields.String(
+        allow_none=True,
+        metadata={"description": "Jacobson-Truax: recovered, improved, no_reliable_change, deteriorated"},
+    )
 
 
 class ResponseOut(Schema):

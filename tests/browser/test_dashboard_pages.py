@@ -19,8 +19,27 @@ def test_caseload_chart_and_alert(browser, tmp_path):
         rows = page.locator("table.caseload tbody tr")
         assert rows.count() == 2 and "Jo" in rows.nth(0).inner_text()
         assert "off track" in rows.nth(0).inner_text()
+        assert rows.nth(0).locator("td.attended").inner_text() == "3"  # sessions attended, not questionnaires
+        assert rows.nth(0).locator("td.last").inner_text() == "19 Jan 2026"
+        page.get_by_role("link", name="Client").click()  # sort by name: Jo, Sam
+        assert [rows.nth(i).locator("td a").first.inner_text() for i in range(2)] == ["Jo", "Sam"]
+        page.get_by_label("Only clients who need attention").check()
+        page.get_by_role("button", name="Show").click()
+        assert rows.count() == 1 and "Jo" in rows.nth(0).inner_text()  # Sam improves, no alert
 
         page.get_by_role("link", name="Jo").click()
+        assert page.locator("#attendance").inner_text() == (
+            "3 sessions attended this episode, 3 questionnaires completed."
+        )
+        assert page.locator("#class-phq9").inner_text().startswith("Reliably deteriorated")
+        cells = [
+            [c.inner_text() for c in row.locator("td").all()] for row in page.locator("#scores-phq9 tbody tr").all()
+        ]
+        assert [(c[2], c[4], c[5]) for c in cells] == [
+            ("14", "–", "–"),
+            ("15", "+1 (worse)", "+1 (worse)"),
+            ("20", "+6 (worse)", "+5 (worse)"),
+        ]
         chart = page.locator("svg.progress-chart")
         assert chart.count() == 1
         assert chart.locator("polyline.scores").count() == 1 and chart.locator("polyline.expected").count() == 1
@@ -28,7 +47,7 @@ def test_caseload_chart_and_alert(browser, tmp_path):
         assert "session 1 14, session 2 15, session 3 20" in chart.locator("desc").text_content()
         page.get_by_text("Answers to each question").click()
         assert page.locator("table.answers").is_visible()
-        page.screenshot(path=str(tmp_path / "client.png"), full_page=True)
+        page.screenshot(path=str(FIGURES / "progress-page.png"), full_page=True)
 
         page.locator("ul.alerts a").first.click()
         assert "rose from 14" in page.locator(".explanation").inner_text()
@@ -38,6 +57,10 @@ def test_caseload_chart_and_alert(browser, tmp_path):
         page.get_by_label("What was done").fill("Reviewed in session; plan changed.")
         page.get_by_role("button", name="Resolve").click()
         assert page.locator("#alert-status").inner_text() == "resolved"
+        page.get_by_role("link", name="Jo").click()  # the alert's history on the progress page
+        history = page.locator("ul.alerts .history").first.inner_text()
+        assert "acknowledged by" in history and "resolved by" in history
+        assert "Reviewed in session; plan changed." in history
     finally:
         page.context.close()
         server.stop()

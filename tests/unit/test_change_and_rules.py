@@ -63,3 +63,25 @@ def test_a_risk_item_is_urgent_whatever_the_total():
     signals = rules.evaluate(PHQ9, [obs(1, risk=[{"item": "9", "value": 1, "severity": "urgent"}])])
     assert [(s.rule, s.severity) for s in signals] == [("risk_item", "urgent")]
     assert "\u201cSeveral days\u201d" in signals[0].explanation
+
+
+def test_change_from_baseline_and_from_the_previous_score_with_its_direction():
+    from services.feedback import change, measures
+
+    phq9, who5 = measures.get("phq9"), measures.get("who5")
+    steps = change.changes([14, 15, 8])
+    assert [(s.from_baseline, s.from_previous) for s in steps] == [(None, None), (1, 1), (-6, -7)]
+    assert change.direction(phq9, -7) == "better" and change.direction(phq9, 1) == "worse"
+    assert change.direction(who5, 3) == "better"  # higher is better on WHO-5
+    assert change.direction(phq9, 0) == "same"
+
+
+def test_the_jacobson_truax_class_is_said_in_words():
+    from services.feedback import change, measures
+
+    phq9 = measures.get("phq9")
+    assert change.in_words(change.classify(phq9, 14, 8)).startswith("Recovered")
+    assert change.in_words(change.classify(phq9, 18, 11)) == "Reliably improved"
+    assert change.in_words(change.classify(phq9, 14, 20)) == "Reliably deteriorated"
+    assert change.in_words(change.classify(phq9, 14, 12)) == "No reliable change"
+    assert change.in_words(change.classify(measures.get("srs"), 30, 38)).startswith("No published")
