@@ -307,12 +307,20 @@ class ConsumerLoop:
 
     def release_parked(self, dlq_producer) -> int:
         """Hand every parked event back to its handler; those whose dependency has arrived are done. One still
-        waiting after ``park_timeout`` is dead-lettered with the reason."""
+        waiting after ``park_timeout`` is dead-lettered with the reason.
+
+        Replicas of a worker share the parked table: each row is claimed by deleting it in the transaction that
+        handles it, so when two replicas reach the same row, one handles it and the other finds nothing to
+        delete and leaves it (it never runs the handler a second time, nor dead-letters what was handled)."""
         self._last_recheck = time.monotonic()
         with self.session_factory() as session:
             parked = session.scalars(
                 select(ParkedEvent).where(ParkedEvent.consumer_group == self.group).order_by(ParkedEvent.id)
             ).all()
+        return self.release(parked, dlq_producer)
+
+    def release(self, parked: list[ParkedEvent], dlq_producer) -> int:
+        """Release these parked rows (read a moment ago: another replica may have taken some since)."""
         released = 0
         for row in parked:
             event = Event.from_json(row.payload)
@@ -322,9 +330,10 @@ class ConsumerLoop:
             handling = logs.event_id.set(event.id)
             try:
                 with self.session_factory() as session, session.begin():
+                    if not _claim(session, row):
+                        continue  # another replica released it
                     self.handlers[spec](session, event)
-                    session.execute(delete(ParkedEvent).where(ParkedEvent.id == row.id))
-            except MissingDependency as exc:
+            except MissingDependency as exc:  # the claim is rolled back: still parked
                 if self.clock() - row.parked_at >= self.park_timeout:
                     self._drop_parked(
                         dlq_producer, row, event, "dependency_missing", f"still {exc} after the park timeout"
@@ -344,6 +353,9 @@ class ConsumerLoop:
         return released
 
     def _drop_parked(self, producer, row: ParkedEvent, event: Event, reason: str, error: str) -> None:
+        """Dead-letter a parked event that will never be handled, and forget its inbox row so a replay is handled
+        anew; only if this replica still holds it (the claim), and the dead letter is acknowledged before the
+        row is gone."""
         record = SimpleNamespace(
             topic=row.topic,
             partition=row.partition,
@@ -352,14 +364,15 @@ class ConsumerLoop:
             value=row.payload.encode(),
             headers=event.headers(),
         )
-        send_to_dead_letter(producer, self.group, record, reason, error)
-        with self.session_factory() as session, session.begin():  # a replay of the dead letter is handled anew
-            session.execute(delete(ParkedEvent).where(ParkedEvent.id == row.id))
+        with self.session_factory() as session, session.begin():
+            if not _claim(session, row):
+                return  # another replica handled or dropped it meanwhile
             session.execute(
                 delete(InboxMessage).where(
                     InboxMessage.consumer_group == self.group, InboxMessage.event_id == row.event_id
                 )
             )
+            send_to_dead_letter(producer, self.group, record, reason, error)
         self._count(DEAD_LETTERED, event.type)
         log.warning("consumer.dead_lettered", group=self.group, reason=reason, event_id=event.id)
 
@@ -381,6 +394,11 @@ class ConsumerLoop:
     def _count(self, outcome: str, event_type: str) -> None:
         self.outcomes[outcome] += 1
         metrics.CONSUMER_RECORDS.labels(self.group, event_type[:120], outcome).inc()
+
+
+def _claim(session: Session, row: ParkedEvent) -> bool:
+    """Take a parked row for this transaction (its delete); False when another replica already has."""
+    return session.execute(delete(ParkedEvent).where(ParkedEvent.id == row.id)).rowcount == 1
 
 
 def _inbox_row(group: str, record, event: Event) -> InboxMessage:

@@ -197,3 +197,33 @@ def test_an_event_parked_past_the_timeout_is_dead_lettered_and_can_be_replayed(t
     arrived.append(True)
     assert loop.process(record, producer) == HANDLED
     assert loop.outcomes[RELEASED] == 0
+
+
+def test_two_replicas_releasing_the_same_parked_event_handle_it_once_and_dead_letter_nothing(tmp_path):
+    """Found by the chaos run: both replicas of a worker read the parked table, one released the event, the other
+    ran the handler again, failed, dead-lettered it and deleted its inbox row."""
+    from shared.errors import MissingDependency
+    from shared.messaging.tables import ParkedEvent
+
+    handled = []
+    arrived = []
+
+    def needs_the_client(session, event):
+        if not arrived:
+            raise MissingDependency("client:c1")
+        handled.append(event.id)
+
+    first, runtime = _loop(tmp_path, needs_the_client)
+    second = ConsumerLoop("feedback", first.handlers, runtime.sessions, None, None, RetryPolicy(max_attempts=1))
+    producer = FakeProducer()
+    record = _record()
+    first.process(record, producer)  # parked
+    with runtime.sessions() as s:
+        stale = s.scalars(select(ParkedEvent)).all()  # what the second replica read, a moment before
+    arrived.append(True)
+    assert first.release_parked(producer) == 1
+    assert second.release(stale, producer) == 0  # the row is gone: nothing to do
+    assert len(handled) == 1 and producer.sent == []
+    with runtime.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(InboxMessage)) == 1  # a redelivery stays a duplicate
+    assert first.process(record, producer) == DUPLICATE
