@@ -30,6 +30,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from tqdm import tqdm
@@ -199,7 +200,7 @@ def token_source(idp):
     return token
 
 
-def stop_everything(run: Run) -> None:
+def stop_everything(run: Run, keep_data: bool = False) -> None:
     from deploy.kafka import broker
     from deploy.keycloak import server as keycloak
 
@@ -208,7 +209,7 @@ def stop_everything(run: Run) -> None:
         lambda: run.sink and run.sink.stop(),
         lambda: broker.stop(run.kafka_dir),
         lambda: run.keycloak_dir and keycloak.stop(run.keycloak_dir),
-        lambda: run.pg and run.pg.stop(),
+        lambda: run.pg and run.pg.stop(keep_data=keep_data),
     ):
         try:
             stop()
@@ -385,10 +386,11 @@ def busy(run: Run) -> dict[str, int]:
                     select(func.count()).where(OutboxMessage.published_at.is_(None), OutboxMessage.parked_at.is_(None))
                 )
                 found["parked"] += conn.scalar(select(func.count()).select_from(ParkedEvent))
-                if service == "notifications":
+                if service == "notifications":  # due now, or retried within minutes (questionnaire reminders: a day)
                     found["deliveries due"] = conn.scalar(
                         select(func.count()).where(
-                            Delivery.status.in_(["pending", "sending"]), Delivery.due_at <= utcnow()
+                            Delivery.status.in_(["pending", "sending"]),
+                            Delivery.due_at <= utcnow() + timedelta(minutes=10),
                         )
                     )
         finally:
@@ -462,6 +464,7 @@ def chaos(profile: Profile, seed: int, workdir: Path, cluster: bool = False, idp
     ``before_stop(run)`` looks at the quiet system before it is stopped (the test scrapes every /metrics)."""
     run = Run(workdir, cluster)
     driver = None
+    failed = True  # until the count says otherwise: keep the databases to look into
     try:
         env = start_infrastructure(run, idp)
         run.system = System(workdir / "logs", run.db_urls, env, replicas=2).start()
@@ -500,11 +503,14 @@ def chaos(profile: Profile, seed: int, workdir: Path, cluster: bool = False, idp
         tally.faults = per_scenario(run, planned)
         if before_stop is not None:
             before_stop(run)
+        failed = not report(tally, run, profile, seed)[1]
         return tally, run
     finally:
         if driver is not None:
             driver.close()
-        stop_everything(run)
+        stop_everything(run, keep_data=failed)
+        if failed and run.pg is not None:
+            print(f"the databases are kept in {run.pg.data} (pg_ctl -D ... start to look)", file=sys.stderr)
 
 
 def per_scenario(run: Run, planned: list[fl.Flow]) -> list[list]:
@@ -548,8 +554,10 @@ def report(tally: Tally, run: Run, profile: Profile, seed: int) -> tuple[str, bo
         f"{expected_poison_letters(profile.poison)}), {tally.dead_letters_other} other",
         f"SIGTERM exit codes: {run.sigterm_codes}",
         f"unfinished flows: {len(tally.unfinished)}",
+        f"delivered while the ledger says otherwise (an unconfirmed send, then cancelled): {tally.ledger_disagrees}",
     ]
     lines += [f"  {u}" for u in tally.unfinished[:10]]
+    lines += [f"  lost: {loss}" for loss in tally.losses[:20]]
     problems = []
     if tally.lost:
         problems.append(f"{tally.lost} lost")
@@ -567,7 +575,7 @@ def report(tally: Tally, run: Run, profile: Profile, seed: int) -> tuple[str, bo
     for fault in run.faults:
         if fault.failed:
             problems.append(f"could not make the fault {fault.scenario!r}: {fault.failed}")
-    if any(code != 0 for code in run.sigterm_codes):
+    if any(code not in (0, "starting") for code in run.sigterm_codes):
         problems.append(f"a worker did not exit 0 on SIGTERM: {run.sigterm_codes}")
     lines.append("PASSED" if not problems else "FAILED: " + "; ".join(problems))
     return "\n".join(lines), not problems

@@ -133,16 +133,20 @@ class System:
         """SIGKILL: the supervisor starts it again."""
         proc.signal(signal.SIGKILL)
 
-    def stop_workers(self, timeout: float = 30.0) -> list[int | None]:
-        """SIGTERM every worker and wait for each to exit; their exit codes."""
+    def stop_workers(self, timeout: float = 30.0) -> list[int | str | None]:
+        """SIGTERM every worker and wait for each to exit; their exit codes. A worker still starting (restarted
+        after a kill, not yet answering its health port) has no handler yet and dies of the signal: it had
+        taken no work, so that is reported as ``"starting"``."""
         with self._lock:
+            starting = {p.name for p in self.workers if status(p.health_url, timeout=1.0) is None}
             for proc in self.workers:
                 proc.wanted = False
                 proc.signal(signal.SIGTERM)
-        codes = []
+        codes: list[int | str | None] = []
         for proc in self.workers:
             try:
-                codes.append(proc.popen.wait(timeout=timeout) if proc.popen else None)
+                code = proc.popen.wait(timeout=timeout) if proc.popen else None
+                codes.append("starting" if code == -signal.SIGTERM and proc.name in starting else code)
             except subprocess.TimeoutExpired:
                 proc.signal(signal.SIGKILL)
                 codes.append(None)

@@ -45,6 +45,8 @@ class Tally:
     dead_letters_other: int = 0
     faults: list[list] = field(default_factory=list)  # per scenario: flows touched, their losses
     quiescence: dict = field(default_factory=dict)  # what was still moving when the run stopped waiting
+    losses: list[str] = field(default_factory=list)  # each loss, with the ledger's state of its deliveries
+    ledger_disagrees: int = 0  # delivered (the sink has it) while the ledger says otherwise
 
     def check(self, name: str) -> Check:
         return self.checks.setdefault(name, Check(name))
@@ -121,13 +123,19 @@ def count(flows: list[Flow], db_urls: dict[str, str], mail_dir: Path, supervisor
         elif row.template == "alert_notice":
             notices[(row.context or {}).get("alert_id")].append(row)
 
-    def tick(check: Check, expected: int, rows: list) -> int:
-        """Count ``rows`` (deliveries meant to be one each of ``expected``) against the sink; losses found."""
+    def tick(check: Check, expected: int, rows: list, what: str) -> int:
+        """Count ``rows`` (deliveries meant to be one each of ``expected``) against the sink; losses found. What
+        reached the mail server counts, whatever the ledger says (a send the ledger could not confirm, then
+        cancelled at the retry because the client had already answered, still reached the client)."""
         check.expected += expected
-        delivered = [r for r in rows if r.status == DeliveryStatus.SENT and copies[r.id] >= 1]
+        delivered = [r for r in rows if copies[r.id] >= 1]
+        tally.ledger_disagrees += sum(1 for r in delivered if r.status != DeliveryStatus.SENT)
         check.delivered += min(len(delivered), expected)
         lost = max(0, expected - len(delivered))
         check.lost += lost
+        if lost:
+            states = ", ".join(f"{r.id[:8]} {r.status}" for r in rows) or "no delivery in the ledger"
+            tally.losses.append(f"{what}: {states}")
         check.duplicated += max(0, len(rows) - expected)  # two deliveries for one thing: never flagged
         for r in delivered:
             extra = copies[r.id] - 1
@@ -143,7 +151,12 @@ def count(flows: list[Flow], db_urls: dict[str, str], mail_dir: Path, supervisor
         client = flow.client_id
         if client is None:
             continue
-        flow_lost = tick(tally.check("invitation per completed session"), completed[client], invitations[client])
+        flow_lost = tick(
+            tally.check("invitation per completed session"),
+            completed[client],
+            invitations[client],
+            f"flow {flow.number} invitations",
+        )
         found = alerts[client]
         # a risk answer alerts at once; a deterioration shows on the second questionnaire
         expected_alerts = int(answered[client] >= {"risk": 1, "deteriorating": 2}.get(flow.kind, 10**9))
@@ -154,16 +167,19 @@ def count(flows: list[Flow], db_urls: dict[str, str], mail_dir: Path, supervisor
         alert_check.expected += expected_alerts
         alert_check.delivered += min(len(found), expected_alerts)
         alert_check.lost += max(0, expected_alerts - len(found))
+        if expected_alerts > len(found):
+            tally.losses.append(f"flow {flow.number} ({flow.kind}): no alert")
         alert_check.duplicated += max(0, len(found) - expected_alerts)
         flow_lost += max(0, expected_alerts - len(found))
         for alert_id, severity in found[:expected_alerts]:
             rows = notices[alert_id]
             mine = [r for r in rows if not (r.context or {}).get("for_supervisor")]
-            flow_lost += tick(tally.check("alert notice to the therapist"), 1, mine)
+            flow_lost += tick(tally.check("alert notice to the therapist"), 1, mine, f"alert {alert_id[:8]} therapist")
             if severity == Severity.URGENT:
                 sup = [r for r in rows if r.recipient_id == supervisors.get(flow.clinician_id)]
                 oncall = [r for r in rows if r.recipient_id == "on-call"]
-                flow_lost += tick(tally.check("urgent notice to the supervisor"), 1, sup)
-                flow_lost += tick(tally.check("urgent notice to on-call"), 1, oncall)
+                for name, rows_for, who in (("supervisor", sup, "supervisor"), ("on-call", oncall, "on-call")):
+                    check = tally.check(f"urgent notice to {'the ' if name == 'supervisor' else ''}{name}")
+                    flow_lost += tick(check, 1, rows_for, f"alert {alert_id[:8]} {who}")
         flow.lost = flow_lost
     return tally

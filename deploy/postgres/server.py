@@ -77,12 +77,14 @@ class PostgresServer:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://attune@127.0.0.1:{self.port}/{database}"
 
-    def stop(self) -> None:
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the server and remove its files (``keep_data``: leave them, to look into after a failed run)."""
         try:
             if (self.data / "postmaster.pid").exists():  # a test may have halted it already
                 self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
         finally:
-            shutil.rmtree(self.base, ignore_errors=True)
+            if not keep_data:
+                shutil.rmtree(self.base, ignore_errors=True)
 
 
 def create_database(admin_url: str) -> str:

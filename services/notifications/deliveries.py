@@ -191,7 +191,9 @@ class Dispatcher:
                 log.info("delivery.readdressed", delivery_id=delivery.id, reason="address corrected")
                 delivery.to_address = readdressed
             if why_not:
-                delivery.status, delivery.last_error = DeliveryStatus.CANCELLED, why_not
+                if delivery.possible_duplicate:  # an earlier attempt may have reached them: say so in the ledger
+                    why_not = f"{why_not} (an earlier, unconfirmed attempt may have been delivered)"
+                delivery.status, delivery.last_error = DeliveryStatus.CANCELLED, why_not[:300]
                 log.info("delivery.cancelled_at_send_time", delivery_id=delivery.id, reason=why_not)
                 return None
             taken = session.execute(

@@ -80,7 +80,7 @@ def test_losses_and_duplicates_are_found_and_told_apart(tmp_path):
     urls["notifications"] = _database(tmp_path / "n.db", NotificationsBase, Delivery, [
         _delivery("i0", "questionnaire_invitation", "steady"),
         _delivery("i1", "questionnaire_invitation", "risk"),  # marked sent, but the sink never got it: lost
-        _delivery("i2", "questionnaire_invitation", "worse"),
+        _delivery("i2", "questionnaire_invitation", "worse") | {"status": "cancelled"},  # reached the sink all the same
         _delivery("i3", "questionnaire_invitation", "worse"),  # in the sink twice, not flagged
         _delivery("n1", "alert_notice", "risk", "dr", {"alert_id": "al1"}, flagged=True),  # twice, flagged
         _delivery("n2", "alert_notice", "risk", "sup", {"alert_id": "al1", "for_supervisor": True}),
@@ -106,6 +106,8 @@ def test_losses_and_duplicates_are_found_and_told_apart(tmp_path):
     assert tally.check("urgent alert per risk answer").delivered == 1
     assert tally.check("alert per deterioration").delivered == 1
     assert (tally.lost, tally.unflagged_duplicates, tally.flagged_duplicates) == (2, 1, 1)
+    assert tally.ledger_disagrees == 1  # i2: cancelled in the ledger, yet the client has it
+    assert tally.losses == ["flow 1 invitations: i1 sent", "alert al1 on-call: no delivery in the ledger"]
     assert [f.lost for f in flows] == [0, 2, 0]
     assert tally.unfinished == []
 
@@ -137,5 +139,5 @@ def test_an_alert_for_a_steady_client_is_a_duplicate_and_an_unfinished_flow_is_r
     _mail(tmp_path / "mail", "i0")
     tally = count([Flow(0, "steady", client_id="c", error="RuntimeError: gave up")], urls, tmp_path / "mail", {})
     assert tally.check("no alert for a steady client").duplicated == 1
-    assert tally.lost == 0
+    assert tally.lost == 0 and tally.ledger_disagrees == 0
     assert tally.unfinished == ["flow 0 (steady): RuntimeError: gave up"]
