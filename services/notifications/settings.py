@@ -11,7 +11,7 @@
 | ``ALERT_SUPERVISOR_ADDRESS`` | urgent alerts of clinicians without a supervisor go here too | none |
 | ``NOTIFY_QUIET_START`` / ``NOTIFY_QUIET_END`` | client messages wait these out (client's timezone) | 21:00 / 08:00 |
 | ``NOTIFY_GRACE_MINUTES`` | quick successive appointment edits send one message after this long | 3 |
-| ``NOTIFY_REMINDER_OFFSETS_HOURS`` | appointment reminders, hours before the start (comma-separated) | 24 |
+| ``NOTIFY_REMINDER_OFFSETS_HOURS`` | appointment reminders, hours before the start (comma-separated) | 48 |
 | ``NOTIFY_QUESTIONNAIRE_REMINDER_HOURS`` | a questionnaire reminder this long after the invitation | 24 |
 | ``NOTIFY_ALERT_RETRY_HOURS`` | an alert notice is retried this long before it is marked failed | 48 |
 | ``NOTIFY_CLIENT_RETRY_HOURS`` | the same for client messages | 12 |
@@ -53,7 +53,8 @@ class NotificationsSettings(CommonSettings):
     quiet_start: str = "21:00"  # client messages wait for the end of quiet hours in the client's timezone
     quiet_end: str = "08:00"
     grace_minutes: float = 3.0  # quick successive edits of an appointment send one message
-    reminder_offsets_hours: tuple[float, ...] = (24.0,)  # appointment reminders before the start
+    # Appointment reminders before the start: outside the late-cancel window, so "cancel" in them works.
+    reminder_offsets_hours: tuple[float, ...] = (48.0,)
     questionnaire_reminder_hours: float = 24.0
     late_cancel_hours: float = 24.0  # the cancel link only works outside this window
 

@@ -212,6 +212,15 @@ class DeliveryProblems(MethodView):
         return session().scalars(stmt.limit(500)).all()
 
 
+@blp.route("/delivery-problems/<problem_id>/resolve", methods=["POST"])
+@unit_of_work
+@blp.arguments(s.ResolveProblemIn)
+@blp.response(200, s.DeliveryProblemOut)
+def resolve_delivery_problem(data, problem_id):
+    """Mark a delivery problem dealt with (the address corrected, the client phoned), with a note."""
+    return directory.resolve_delivery_problem(session(), problem_id, g.principal.subject, data["note"], utcnow())
+
+
 # -- rooms and appointment types ----------------------------------------------------------------------------
 
 

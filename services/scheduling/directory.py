@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.scheduling.booking import RuleViolation, validate_working_hours
-from services.scheduling.models import Client, Clinician, Episode
+from services.scheduling.models import Client, Clinician, DeliveryProblem, Episode
 from shared.errors import NotFound
 from shared.events import catalog as events
 from shared.messaging.outbox import emit
@@ -132,6 +132,14 @@ def register_client(session: Session, data: dict, now: datetime) -> Client:
     session.flush()
     emit(session, events.CLIENT_REGISTERED, client_event(client, episode.id), subject=client.id)
     return client
+
+
+def resolve_delivery_problem(session: Session, problem_id: str, by: str, note: str, now: datetime) -> DeliveryProblem:
+    """The front desk dealt with a message that could not be delivered; resolving twice keeps the first."""
+    problem = get_or_404(session, DeliveryProblem, problem_id)
+    if problem.resolved_at is None:
+        problem.resolved_at, problem.resolved_by, problem.resolution_note = now, by, note
+    return problem
 
 
 def update_client(session: Session, client: Client, changes: dict, now: datetime) -> Client:

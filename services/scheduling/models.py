@@ -170,3 +170,5 @@ class DeliveryProblem(Base):
     error: Mapped[str | None] = mapped_column(String(120), nullable=True)
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(80), nullable=True)  # the staff member's subject
+    resolution_note: Mapped[str | None] = mapped_column(String(500), nullable=True)  # e.g. "address corrected"

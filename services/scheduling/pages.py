@@ -12,11 +12,19 @@ from sqlalchemy import select
 from services.scheduling import appointments as appts
 from services.scheduling import directory, series
 from services.scheduling.booking import RuleViolation
-from services.scheduling.models import Appointment, AppointmentChange, AppointmentType, Client, Clinician, Room
-from services.scheduling.queries import calendar_rows, matching_clients
+from services.scheduling.models import (
+    Appointment,
+    AppointmentChange,
+    AppointmentType,
+    Client,
+    Clinician,
+    DeliveryProblem,
+    Room,
+)
+from services.scheduling.queries import calendar_rows, client_record, matching_clients, needing_a_call
 from services.scheduling.recurrence import RecurrenceError, Rule
 from shared.db import utcnow
-from shared.statuses import ClientStatus
+from shared.statuses import AppointmentStatus, ClientStatus
 from shared.unit_of_work import transaction
 from shared.web import settings_of
 
@@ -43,7 +51,10 @@ def _day_param() -> date:
 
 
 @bp.app_template_filter("local")
-def local_filter(dt: datetime, fmt: str = "%H:%M") -> str:
+def local_filter(dt: datetime | str, fmt: str = "%H:%M") -> str:
+    """A time in the practice's time zone (an aware datetime, or an ISO string as reports carry them)."""
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
     return _local(dt).strftime(fmt) if dt else ""
 
 
@@ -54,19 +65,31 @@ def home():
 
 @bp.get("/desk/day")
 def day():
+    """One day, a column per clinician (or one clinician's); today's arrivals to check in; who needs a call."""
     the_day = _day_param()
     start = datetime.combine(the_day, time(0), _tz())
+    chosen = request.args.get("clinician_id") or None
+    now = utcnow()
     with transaction() as session:
-        clinicians = session.scalars(select(Clinician).where(Clinician.active.is_(True)).order_by(Clinician.name)).all()
-        rows = calendar_rows(session, start, start + timedelta(days=1))
+        active = session.scalars(select(Clinician).where(Clinician.active.is_(True)).order_by(Clinician.name)).all()
+        rows = calendar_rows(session, start, start + timedelta(days=1), chosen)
+        calls = needing_a_call(session, now)
+    clinicians = [c for c in active if c.id == chosen] if chosen else active
     by_clinician = {c.id: [] for c in clinicians}
     for row in rows:
         by_clinician.setdefault(row[0].clinician_id, []).append(row)
+    is_today = the_day == now.astimezone(_tz()).date()
+    # still to arrive: booked and not yet over (after its end it is completed or a no-show, not a check-in)
+    arrivals = [r for r in rows if r[0].status == AppointmentStatus.BOOKED and r[0].ends_at > now] if is_today else []
     return render_template(
         "desk/day.html",
         day=the_day,
         clinicians=clinicians,
+        all_clinicians=active,
+        chosen=chosen,
         by_clinician=by_clinician,
+        arrivals=arrivals,
+        calls=calls,
         prev=the_day - timedelta(days=1),
         next=the_day + timedelta(days=1),
     )
@@ -77,10 +100,12 @@ def week():
     the_day = _day_param()
     monday = the_day - timedelta(days=the_day.weekday())
     start = datetime.combine(monday, time(0), _tz())
+    chosen = request.args.get("clinician_id") or None  # none: the whole practice
+    room = request.args.get("room_id") or None
     with transaction() as session:
         clinicians = session.scalars(select(Clinician).order_by(Clinician.name)).all()
-        chosen = request.args.get("clinician_id") or (clinicians[0].id if clinicians else None)
-        rows = calendar_rows(session, start, start + timedelta(days=7), chosen) if chosen else []
+        rooms = session.scalars(select(Room).where(Room.active.is_(True)).order_by(Room.name)).all()
+        rows = calendar_rows(session, start, start + timedelta(days=7), chosen, room)
     days = [monday + timedelta(days=i) for i in range(7)]
     by_day = {d: [r for r in rows if _local(r[0].starts_at).date() == d] for d in days}
     return render_template(
@@ -88,7 +113,9 @@ def week():
         days=days,
         by_day=by_day,
         clinicians=clinicians,
+        rooms=rooms,
         chosen=chosen,
+        room=room,
         prev=monday - timedelta(days=7),
         next=monday + timedelta(days=7),
     )
@@ -105,6 +132,8 @@ def clients():
             "preferred_name": form.get("preferred_name", "").strip() or None,
             "email": form.get("email", "").strip() or None,
             "phone": form.get("phone", "").strip() or None,
+            "date_of_birth": form.get("date_of_birth") or None,
+            "preferred_channel": form.get("preferred_channel") or "email",
             "clinician_id": form.get("clinician_id") or None,
             "consent_email": form.get("consent_email") == "on",
             "timezone": settings_of(current_app).practice_timezone,
@@ -130,6 +159,61 @@ def clients():
     return render_template(
         "desk/clients.html", q=q, found=found, clinicians=clinicians, errors=errors, form=request.form
     ), status
+
+
+@bp.route("/desk/clients/<client_id>", methods=["GET", "POST"])
+def client(client_id):
+    """One client for the front desk: details and consent (editable), episodes, upcoming and past appointments,
+    and messages that could not be delivered, each of which can be marked resolved."""
+    from services.scheduling.schemas import ClientPatch
+
+    errors = {}
+    if request.method == "POST":
+        form = request.form
+        data = {
+            "legal_name": form.get("legal_name", "").strip(),
+            "preferred_name": form.get("preferred_name", "").strip(),
+            "email": form.get("email", "").strip() or None,
+            "phone": form.get("phone", "").strip() or None,
+            "date_of_birth": form.get("date_of_birth") or None,
+            "preferred_channel": form.get("preferred_channel") or "email",
+            "consent_email": form.get("consent_email") == "on",
+        }
+        errors = ClientPatch().validate(data)
+        if not errors and data["consent_email"] and not data["email"]:
+            errors = {"consent_email": ["Consent to email needs an email address."]}
+        if not errors:
+            with transaction() as session:
+                found = directory.get_or_404(session, Client, client_id)
+                changes = {k: v for k, v in ClientPatch().load(data).items() if getattr(found, k) != v}
+                if changes:
+                    directory.update_client(session, found, changes, utcnow())
+            flash("Saved." if changes else "Nothing changed.", "ok")
+            return redirect(url_for("desk.client", client_id=client_id), code=303)
+    now = utcnow()
+    with transaction() as session:
+        found = directory.get_or_404(session, Client, client_id)
+        page = client_record(session, found, now)
+        clinician = session.get(Clinician, found.clinician_id) if found.clinician_id else None
+    return render_template(
+        "desk/client.html", c=found, clinician=clinician, errors=errors, form=request.form, **page
+    ), (422 if errors else 200)
+
+
+@bp.post("/desk/delivery-problems/<problem_id>/resolve")
+def resolve_problem(problem_id):
+    note = request.form.get("note", "").strip()
+    with transaction() as session:
+        problem = session.get(DeliveryProblem, problem_id)
+        if problem is None:
+            abort(404)
+        if len(note) < 3:
+            flash("Say what was done (a few words), then mark it resolved.", "error")
+        else:
+            directory.resolve_delivery_problem(session, problem_id, g.principal.subject, note[:500], utcnow())
+            flash("Marked resolved.", "ok")
+        client_id = problem.client_id
+    return redirect(url_for("desk.client", client_id=client_id), code=303)
 
 
 def _booking_form(status=200, **context):
@@ -271,4 +355,6 @@ def act(appointment_id, action):
     except (RuleViolation, ValueError, KeyError) as exc:
         message = str(exc) if not isinstance(exc, KeyError) else "Choose a date and a time."
         flash(message, "error")
+    if form.get("back") == "day":  # one click from today's arrivals, and back to the list
+        return redirect(url_for("desk.day", clinician_id=form.get("clinician_id") or None), code=303)
     return redirect(url_for("desk.appointment", appointment_id=appointment_id), code=303)

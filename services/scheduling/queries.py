@@ -15,34 +15,61 @@ from services.scheduling.booking import ACTIVE_STATUSES, RuleViolation, Slot
 from services.scheduling.directory import get_or_404
 from services.scheduling.models import Appointment, AppointmentType, Client, Clinician, TimeOff
 from shared.errors import NotFound
+from shared.statuses import AppointmentStatus
 
 MAX_RANGE = timedelta(days=31)
 
 
 def matching_clients(stmt: Select, q: str) -> Select:
-    """Narrow a query of clients to those whose legal or preferred name or email contains ``q`` (any case)."""
+    """Narrow a query of clients to those whose legal or preferred name, email or phone contains ``q`` (any
+    case; a phone number also matches without its spaces)."""
     like = f"%{q.lower()}%"
+    digits = "".join(ch for ch in q if ch.isdigit())
+    phone = func.replace(func.replace(func.replace(Client.phone, " ", ""), "-", ""), "+", "")
     return stmt.where(
         or_(
             func.lower(Client.legal_name).like(like),
             func.lower(Client.preferred_name).like(like),
             func.lower(Client.email).like(like),
+            *([phone.like(f"%{digits}%")] if len(digits) >= 3 else []),
         )
     )
 
 
-def calendar_rows(session: Session, start: datetime, end: datetime, clinician_id: str | None = None):
-    """Appointments overlapping [start, end) with the client's names and the type's name, in start order."""
-    stmt = (
-        select(Appointment, Client.preferred_name, Client.legal_name, AppointmentType.name)
-        .join(Client, Client.id == Appointment.client_id)
-        .join(AppointmentType, AppointmentType.id == Appointment.type_id)
-        .where(Appointment.starts_at < end, Appointment.ends_at > start)
-        .order_by(Appointment.starts_at)
-    )
+def calendar_rows(
+    session: Session, start: datetime, end: datetime, clinician_id: str | None = None, room_id: str | None = None
+):
+    """Appointments overlapping [start, end) with the client's names, the type's name and the clinician's name,
+    in start order; only one clinician's or one room's when asked."""
+    stmt = _calendar().where(Appointment.starts_at < end, Appointment.ends_at > start)
     if clinician_id:
         stmt = stmt.where(Appointment.clinician_id == clinician_id)
+    if room_id:
+        stmt = stmt.where(Appointment.room_id == room_id)
     return session.execute(stmt).all()
+
+
+def needing_a_call(session: Session, now: datetime, days: int = 14):
+    """Booked appointments in the coming ``days`` whose client said, from a reminder, that they cannot come:
+    the desk phones them (calendar rows, soonest first)."""
+    stmt = _calendar().where(
+        Appointment.status == AppointmentStatus.BOOKED,
+        Appointment.confirmation == "declined",
+        Appointment.starts_at >= now,
+        Appointment.starts_at < now + timedelta(days=days),
+    )
+    return session.execute(stmt).all()
+
+
+def _calendar() -> Select:
+    """A calendar row: the appointment, the client's preferred and legal names, the type's and clinician's names."""
+    return (
+        select(Appointment, Client.preferred_name, Client.legal_name, AppointmentType.name, Clinician.name)
+        .join(Client, Client.id == Appointment.client_id)
+        .join(AppointmentType, AppointmentType.id == Appointment.type_id)
+        .join(Clinician, Clinician.id == Appointment.clinician_id)
+        .order_by(Appointment.starts_at)
+    )
 
 
 def find_availability(
@@ -177,3 +204,24 @@ def as_seen_by(appointments, seen: set[str] | None) -> list:
                 }
             )
     return shown
+
+
+def client_record(session: Session, client: Client, now: datetime) -> dict:
+    """What the front desk's client page shows besides the client: episodes, upcoming and past appointments
+    (calendar rows), and delivery problems (open first)."""
+    from services.scheduling.models import DeliveryProblem, Episode
+
+    rows = session.execute(_calendar().where(Appointment.client_id == client.id)).all()
+    problems = session.scalars(
+        select(DeliveryProblem)
+        .where(DeliveryProblem.client_id == client.id)
+        .order_by(DeliveryProblem.resolved_at.is_not(None), DeliveryProblem.failed_at.desc())
+    ).all()
+    return {
+        "episodes": session.scalars(
+            select(Episode).where(Episode.client_id == client.id).order_by(Episode.started_at.desc())
+        ).all(),
+        "upcoming": [r for r in rows if r[0].starts_at >= now],
+        "past": list(reversed([r for r in rows if r[0].starts_at < now])),
+        "problems": problems,
+    }

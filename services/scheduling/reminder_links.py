@@ -1,4 +1,5 @@
-"""The pages behind an appointment reminder's links: confirm, or cancel outside the late-cancel window.
+"""The pages behind an appointment reminder's links: confirm, or cancel outside the late-cancel window; inside it
+the page explains the policy and records the client's "I can't come" as ``declined`` for the desk to follow up.
 
 Links are signed by notifications (``shared.links``) and name the appointment and the start they were written
 for. Opening one only shows a page; the change happens on the button's POST, so mail scanners that prefetch
@@ -61,8 +62,9 @@ def reminder_link(token: str):
         try:
             if action == "confirm":
                 appts.set_confirmation(session, appt.id, "confirmed", now)
-            elif late:
-                return _page("ask", 409, action=action, when=when, late=True, hours=int(window.total_seconds() // 3600))
+            elif late:  # too late to cancel online: the client's "I can't come" goes to the desk, who will call
+                appts.set_confirmation(session, appt.id, "declined", now)
+                return _page("done", action="declined", when=when)
             else:
                 appts.cancel(
                     session,

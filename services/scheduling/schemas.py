@@ -229,6 +229,12 @@ class DeliveryProblemOut(Schema):
     template = fields.String()
     error = fields.String(allow_none=True)
     failed_at = fields.AwareDateTime()
+    resolved_at = fields.AwareDateTime(allow_none=True)
+    resolution_note = fields.String(allow_none=True)
+
+
+class ResolveProblemIn(Schema):
+    note = fields.String(required=True, validate=validate.Length(min=3, max=500))
 
 
 class RuleIn(Schema):

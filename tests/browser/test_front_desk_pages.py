@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from services.scheduling.cli import create_practice
@@ -17,6 +19,7 @@ from tests.support.apps import staff_headers
 from tests.support.live import serve, signed_in_page
 
 LONDON = ZoneInfo("Europe/London")
+FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
 
 
 @pytest.fixture
@@ -122,6 +125,200 @@ def test_recurring_booking_shows_the_conflict_report(desk):
     assert "1 of 4 occurrences cannot be booked" in page.get_by_role("alert").inner_text()
     assert page.locator(".report tr.clash").count() == 1
 
+    clash = page.locator(".report tr.clash td").first.inner_text()  # in the practice's time zone, not UTC
+    assert "UTC" not in clash and clash.endswith("11:00")
+    assert clash[:3] in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     page.get_by_label("If some clash").select_option("book_rest")
     page.get_by_role("button", name="Book").click()
     assert "Booked 3 appointments; 1 skipped." in page.get_by_role("status").inner_text()
+
+
+def _book(server, client_id, clinician_id, starts: datetime, room_id=None) -> dict:
+    response = requests.post(
+        f"{server.url}/api/appointments",
+        headers=staff_headers("frontdesk"),
+        json={
+            "client_id": client_id,
+            "clinician_id": clinician_id,
+            "type_id": "individual",
+            "starts_at": starts.isoformat(),
+            "room_id": room_id,
+            "override_reason": "browser test",
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_arrivals_no_show_declined_and_the_practice_week(desk):
+    """Check in from today's arrivals in one click; a no-show from the appointment; a client's "I can't come"
+    from a reminder shows on the calendar and in "needs a call"; the week shows every clinician, by room too."""
+    page, server, runtime = desk
+    h = staff_headers("frontdesk")
+    ada = requests.get(f"{server.url}/api/clinicians", headers=h).json()[0]["id"]
+    lin = requests.post(f"{server.url}/api/clinicians", headers=h, json={"name": "Dr Lin", "email": "lin@p.example"})
+    lin = lin.json()["id"]
+    room = next(r["id"] for r in requests.get(f"{server.url}/api/rooms", headers=h).json() if r["name"] == "Room 2")
+    people = {
+        name: requests.post(
+            f"{server.url}/api/clients", headers=h, json={"legal_name": name, "preferred_name": name.split()[0]}
+        ).json()["id"]
+        for name in ("Ann Arrive", "Noah Noshow", "Dee Decline")
+    }
+    now = datetime.now(LONDON).replace(second=0, microsecond=0)
+    soon = now - timedelta(minutes=10) if now.hour >= 1 else now + timedelta(minutes=30)  # today, and check-in open
+    arriving = _book(server, people["Ann Arrive"], ada, soon)
+    missed = _book(server, people["Noah Noshow"], lin, now - timedelta(hours=3), room_id=room)
+    declined = _book(server, people["Dee Decline"], lin, now + timedelta(days=1, hours=2))
+    from services.scheduling import appointments as appts
+    from shared.db import utcnow
+
+    with transaction(runtime.sessions) as s:  # what the reminder link's "I can't come" records
+        appts.set_confirmation(s, declined["id"], "declined", utcnow())
+
+    page.goto(f"{server.url}/desk/day")
+    arrivals = page.locator("section.arrivals")
+    assert "Ann" in arrivals.inner_text() and "Noah" not in arrivals.inner_text()  # Noah's has ended
+    arrivals.get_by_role("button", name="Check in").first.click()
+    page.wait_for_url("**/desk/day*")
+    assert "Checked in." in page.get_by_role("status").inner_text()
+    with runtime.sessions() as s:
+        assert s.get(Appointment, arriving["id"]).status == "checked_in"
+    calls = page.locator("section.calls")
+    assert calls.count() == 1 and "with Dr Lin" in calls.inner_text()
+
+    page.goto(f"{server.url}/desk/appointments/{missed['id']}")
+    page.get_by_role("button", name="No-show").click()
+    assert page.locator("#status").inner_text() == "no-show"
+
+    tomorrow = (now + timedelta(days=1, hours=2)).date()
+    page.goto(f"{server.url}/desk/day?date={tomorrow.isoformat()}")
+    assert page.locator(".appt.declined").count() == 1
+    assert "can't come: call" in page.locator(".appt.declined").inner_text()
+    page.screenshot(path=str(FIGURES / "desk-declined.png"), full_page=True)
+
+    page.goto(f"{server.url}/desk/day?clinician_id={lin}&date={now.date().isoformat()}")
+    assert page.get_by_role("heading", name="Dr Lin").is_visible()
+    assert page.get_by_role("heading", name="Dr Ada Okafor").count() == 0  # the clinician filter
+
+    page.goto(f"{server.url}/desk/week?date={now.date().isoformat()}")
+    shown = page.locator(".columns.week").inner_text()
+    assert "Dr Lin" in shown and "Dr Ada Okafor" in shown  # everyone's appointments today, each named
+    page.screenshot(path=str(FIGURES / "desk-practice-week.png"), full_page=True)
+    page.get_by_label("Room").select_option(room)
+    page.get_by_role("button", name="Show").click()
+    assert page.locator(".columns.week .appt").count() == 1  # only Room 2's
+
+
+def test_the_client_page_shows_everything_and_resolves_a_delivery_problem(desk):
+    from services.scheduling.models import Client, DeliveryProblem
+
+    page, server, runtime = desk
+    page.goto(f"{server.url}/desk/clients")
+    page.get_by_label("Legal name (required)").fill("Joanna Bloggs")
+    page.get_by_label("Preferred name").fill("Jo")
+    page.get_by_label("Email", exact=True).fill("jo@example.org")
+    page.get_by_label("Date of birth").fill("1990-04-02")
+    page.get_by_label("Prefers to be reached by").select_option("sms")
+    page.get_by_role("button", name="Register").click()
+    with runtime.sessions() as s:
+        jo = s.scalars(select(Client)).one()
+    assert str(jo.date_of_birth) == "1990-04-02" and jo.preferred_channel == "sms"
+    ada = requests.get(f"{server.url}/api/clinicians", headers=staff_headers("frontdesk")).json()[0]["id"]
+    now = datetime.now(LONDON).replace(second=0, microsecond=0)
+    _book(server, jo.id, ada, now + timedelta(days=3))
+    _book(server, jo.id, ada, now - timedelta(days=3))
+    with transaction(runtime.sessions) as s:  # what notifications' notification.failed leaves
+        s.add(DeliveryProblem(id="d1", client_id=jo.id, template="appointment_confirmation",
+                              error="550 mailbox unavailable", failed_at=datetime.now(LONDON)))  # fmt: skip
+
+    page.goto(f"{server.url}/desk/clients")
+    page.get_by_role("link", name="Joanna Bloggs").click()
+    assert "02 Apr 1990" in page.locator("#details").inner_text()
+    assert page.locator("#upcoming-h + table tbody tr").count() == 1
+    assert page.locator("#past-h + table tbody tr").count() == 1
+    problem = page.locator("#problem-d1")
+    assert "550 mailbox unavailable" in problem.inner_text()
+    problem.get_by_label("What was done").fill("Phoned Jo: new address")
+    problem.get_by_role("button", name="Mark resolved").click()
+    assert "Resolved" in page.locator("#problem-d1").inner_text()
+    assert "Phoned Jo: new address" in page.locator("#problem-d1").inner_text()
+
+    def updates() -> int:  # on scheduling's topic (its compacted directory topic gets a copy too)
+        with runtime.sessions() as s:
+            topics = s.scalars(
+                select(OutboxMessage.topic).where(OutboxMessage.event_type == "attune.scheduling.client.updated")
+            ).all()
+        return sum(1 for topic in topics if not topic.endswith(".directory"))
+
+    before = updates()
+    page.get_by_label("Email", exact=True).fill("jo.new@example.org")
+    page.get_by_label("The client agrees to receive questionnaires by email").check()
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_role("status").inner_text() == "Saved."
+    assert "jo.new@example.org" in page.locator("#details").inner_text()
+    assert page.locator("#consent").inner_text().startswith("given (given")
+    page.screenshot(path=str(FIGURES / "desk-client-page.png"), full_page=True)
+    assert updates() == before + 1  # the edit went out as one event
+
+
+def test_client_search_shows_results_as_you_type_and_without_javascript(desk, browser):
+    page, server, runtime = desk
+    h = staff_headers("frontdesk")
+    for name, phone in (("Joanna Bloggs", "07700 900123"), ("Sam Lee", "07700 900456"), ("Jo March", None)):
+        requests.post(f"{server.url}/api/clients", headers=h, json={"legal_name": name, "phone": phone})
+    page.goto(f"{server.url}/desk/clients")
+    rows = page.locator("#results tbody tr")
+    assert rows.count() == 3
+    page.get_by_label("Find a client").press_sequentially("jo", delay=50)  # no Search press
+    expect(page.locator("#results tbody tr")).to_have_count(2)
+    assert "2 clients" in page.locator("#result-count").inner_text()
+    page.get_by_label("Find a client").fill("")
+    page.get_by_label("Find a client").press_sequentially("900456", delay=30)  # by phone, without the space
+    expect(page.locator("#results tbody tr")).to_have_count(1)
+    assert "Sam Lee" in rows.first.inner_text()
+
+    plain = browser.new_context(java_script_enabled=False)  # the same search as a plain form
+    try:
+        bare = plain.new_page()
+        bare.context.add_cookies(page.context.cookies())
+        bare.goto(f"{server.url}/desk/clients")
+        bare.get_by_label("Find a client").fill("bloggs")
+        bare.get_by_role("button", name="Search").click()
+        assert bare.locator("#results tbody tr").count() == 1
+    finally:
+        plain.close()
+
+
+def _tab_to(page, element_id: str, limit: int = 60) -> None:
+    """Press Tab until the element with ``element_id`` has the focus, as a keyboard user would."""
+    for _ in range(limit):
+        if page.evaluate("document.activeElement && document.activeElement.id") == element_id:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"#{element_id} is not reachable with Tab")
+
+
+def test_booking_and_completing_with_the_keyboard_only(desk):
+    page, server, runtime = desk
+    requests.post(f"{server.url}/api/clients", headers=staff_headers("frontdesk"), json={"legal_name": "Kay Keys"})
+    page.goto(f"{server.url}/desk/book")
+    earlier = datetime.now(LONDON) - timedelta(hours=2)
+    earlier = earlier.replace(minute=earlier.minute - earlier.minute % 5)  # the time field steps by 5 minutes
+    _tab_to(page, "date")
+    page.keyboard.type(earlier.strftime("%m%d%Y"))  # Chromium's date field, en-US order
+    _tab_to(page, "time")
+    page.keyboard.type(earlier.strftime("%I%M%p"))
+    _tab_to(page, "override_reason")
+    page.keyboard.type("entered after the session")
+    page.keyboard.press("Enter")  # submits the form
+    page.wait_for_url("**/desk/appointments/*")
+    assert page.locator("#status").inner_text() == "booked"
+    for _ in range(60):  # Tab to the Complete button, then Enter
+        if page.evaluate("document.activeElement && document.activeElement.textContent") == "Complete":
+            break
+        page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_text("completed")
+    with runtime.sessions() as s:
+        assert s.scalars(select(Appointment.status)).all() == ["completed"]

@@ -76,11 +76,28 @@ def test_cancel_outside_the_late_window(desk):
     assert body["status"] == "cancelled" and body["cancelled_by"] == "client" and body["late_cancel"] is False
 
 
-def test_cancel_inside_the_late_window_asks_for_a_phone_call(desk):
+def test_inside_the_late_window_the_page_explains_and_records_i_cannot_come(desk):
     appt = desk.book(timedelta(hours=5))
-    page = desk.client.post(_path(appt, "cancel"))
-    assert page.status_code == 409 and b"phone the practice" in page.data
-    assert desk.client.get(f"/api/appointments/{appt['id']}", headers=desk.headers).json["status"] == "booked"
+    page = desk.client.get(_path(appt, "cancel"))
+    assert page.status_code == 200 and b"cancellation policy" in page.data and b"I can't come" in page.data
+    done = desk.client.post(_path(appt, "cancel"))
+    assert done.status_code == 200 and b"They will phone you" in done.data
+    body = desk.client.get(f"/api/appointments/{appt['id']}", headers=desk.headers).json
+    assert body["status"] == "booked" and body["confirmation"] == "declined"  # kept, and the desk can see it
+    from services.scheduling.models import AppointmentChange
+
+    with desk.runtime.sessions() as s:
+        actions = s.scalars(select(AppointmentChange.action).where(AppointmentChange.appointment_id == appt["id"]))
+        assert "client_declined" in actions.all()
+
+
+def test_at_the_default_settings_every_reminder_is_sent_outside_the_late_window():
+    """So the reminder's "I need to cancel" link cancels, instead of always landing on "please phone"."""
+    from services.scheduling.settings import SchedulingSettings
+
+    notifications, scheduling = NotificationsSettings(), SchedulingSettings()
+    assert min(notifications.reminder_offsets_hours) > scheduling.late_cancel_hours
+    assert min(notifications.reminder_offsets_hours) > notifications.late_cancel_hours
 
 
 def test_a_link_for_a_moved_appointment_or_a_forged_one_does_nothing(desk):

@@ -309,3 +309,24 @@ def test_a_clinician_can_have_a_supervisor_and_the_event_says_so(api):
     with api.runtime.sessions() as s:
         payloads = s.scalars(select(OutboxMessage.payload).where(OutboxMessage.key == ada.json["id"])).all()
     assert f'"supervisor_id":"{lead["id"]}"' in payloads[0]
+
+
+def test_a_delivery_problem_can_be_marked_resolved_with_a_note(api):
+    from services.scheduling.models import DeliveryProblem
+    from shared.db import transaction
+
+    _, client = setup_people(api)
+    with transaction(api.runtime.sessions) as s:
+        s.add(DeliveryProblem(id="d1", client_id=client["id"], template="questionnaire_invitation",
+                              error="550 mailbox unavailable", failed_at=datetime.now(UTC)))  # fmt: skip
+    assert [p["id"] for p in api.get(f"/api/delivery-problems?client_id={client['id']}").json] == ["d1"]
+    refused = api.post("/api/delivery-problems/d1/resolve", json={"note": ""})
+    assert refused.status_code == 422 and "note" in refused.json["errors"]
+    done = api.post("/api/delivery-problems/d1/resolve", json={"note": "Address corrected by phone."})
+    assert done.status_code == 200 and done.json["resolution_note"] == "Address corrected by phone."
+    assert api.get(f"/api/delivery-problems?client_id={client['id']}").json == []  # no longer open
+    closed = api.get(f"/api/delivery-problems?client_id={client['id']}&open=false").json
+    assert closed[0]["resolved_at"] is not None
+    assert api.post("/api/delivery-problems/nope/resolve", json={"note": "x y z"}).status_code == 404
+    assert api.c.post("/api/delivery-problems/d1/resolve", json={"note": "abc"},
+                      headers=api.clinician_h).status_code == 403  # fmt: skip

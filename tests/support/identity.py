@@ -43,7 +43,13 @@ def provider() -> keycloak.Server:
             urls = {name: f"http://127.0.0.1:{8001 + i}" for i, name in enumerate(keycloak.SERVICES)}
             try:
                 _server = keycloak.start(
-                    directory, PORT, public_urls=urls, smtp_port=1, in_memory=True, management_port=free_port()
+                    directory,
+                    PORT,
+                    public_urls=urls,
+                    smtp_port=1,
+                    in_memory=True,
+                    management_port=free_port(),
+                    timeout=300,  # a loaded 2-core machine has taken 185 s
                 )
             except Exception as exc:  # noqa: BLE001 - reported as a failure, never a skip
                 pytest.fail(f"could not start the real Keycloak: {exc}", pytrace=False)
