@@ -33,6 +33,7 @@ def named_in_monitoring() -> set[str]:
 
 @pytest.mark.kafka
 @pytest.mark.postgres
+@pytest.mark.timeout(1800)  # about 6 minutes on an idle 2-core machine: faults on a schedule, then quiescence
 def test_a_short_chaos_run_loses_nothing_and_every_metric_is_served(tmp_path):
     scraped: dict[str, str] = {}
 
