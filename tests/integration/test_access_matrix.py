@@ -70,7 +70,8 @@ def scheduling(request, tmp_path_factory):
 
     sup = clinician("sup")
     ids = {"sup": sup, "own": clinician("own", supervisor=sup), "other": clinician("other")}
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
+    # 10:00 the day after tomorrow: inside the working hours whatever the time the suite runs at
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
     for n, who in enumerate(("own", "other")):
         ids[f"{who}_client"] = api.post(
             "/api/clients", headers=desk, json={"legal_name": f"Client {who}", "clinician_id": ids[who]}
