@@ -377,7 +377,7 @@ def busy(run: Run) -> dict[str, int]:
     from shared.events.catalog import group_id, topic_for
     from shared.messaging.tables import OutboxMessage, ParkedEvent
 
-    found = {"unpublished": 0, "lag": 0, "deliveries due": 0, "parked": 0}
+    found = {"unpublished": 0, "lag": 0, "deliveries due": 0, "parked": 0, "outbox rows parked": 0}
     for service, url in run.db_urls.items():
         engine = create_engine(url)
         try:
@@ -386,6 +386,9 @@ def busy(run: Run) -> dict[str, int]:
                     select(func.count()).where(OutboxMessage.published_at.is_(None), OutboxMessage.parked_at.is_(None))
                 )
                 found["parked"] += conn.scalar(select(func.count()).select_from(ParkedEvent))
+                found["outbox rows parked"] += conn.scalar(
+                    select(func.count()).where(OutboxMessage.parked_at.is_not(None))
+                )
                 if service == "notifications":  # due now, or retried within minutes (questionnaire reminders: a day)
                     found["deliveries due"] = conn.scalar(
                         select(func.count()).where(
@@ -420,7 +423,8 @@ def wait_for_quiescence(run: Run, driver: fl.Driver, timeout: float) -> dict[str
             last = {**busy(run), "flows": waiting}
         except Exception as exc:  # noqa: BLE001 - a broker or database still coming back: not quiet yet
             last = {"error": type(exc).__name__}
-        stable = stable + 1 if not any(last.values()) else 0
+        moving = {k: v for k, v in last.items() if k != "outbox rows parked"}  # parked rows never move: reported
+        stable = stable + 1 if not any(moving.values()) else 0
         if stable >= 3:
             return last
         time.sleep(2)
@@ -553,7 +557,7 @@ def report(tally: Tally, run: Run, profile: Profile, seed: int) -> tuple[str, bo
         f"dead letters: {tally.dead_letters_poison} poison (each poison record once per group reading its topic: "
         f"{expected_poison_letters(profile.poison)}), {tally.dead_letters_other} other",
         f"SIGTERM exit codes: {run.sigterm_codes}",
-        f"unfinished flows: {len(tally.unfinished)}",
+        f"unfinished flows: {len(tally.unfinished)}; at rest: {tally.quiescence}",
         f"delivered while the ledger says otherwise (an unconfirmed send, then cancelled): {tally.ledger_disagrees}",
     ]
     lines += [f"  {u}" for u in tally.unfinished[:10]]
@@ -572,6 +576,8 @@ def report(tally: Tally, run: Run, profile: Profile, seed: int) -> tuple[str, bo
         problems.append(f"only {tally.dead_letters_poison} of {expected} poison dead letters")
     if tally.unfinished:
         problems.append(f"{len(tally.unfinished)} flows unfinished")
+    if tally.quiescence.get("outbox rows parked"):
+        problems.append(f"{tally.quiescence['outbox rows parked']} outbox rows parked (events that were never sent)")
     for fault in run.faults:
         if fault.failed:
             problems.append(f"could not make the fault {fault.scenario!r}: {fault.failed}")
