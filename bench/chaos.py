@@ -469,6 +469,7 @@ def chaos(profile: Profile, seed: int, workdir: Path, cluster: bool = False, idp
     run = Run(workdir, cluster)
     driver = None
     failed = True  # until the count says otherwise: keep the databases to look into
+    namespace_before = os.environ.get("ATTUNE_KAFKA_NAMESPACE")  # set for the run, put back after (tests share it)
     try:
         env = start_infrastructure(run, idp)
         run.system = System(workdir / "logs", run.db_urls, env, replicas=2).start()
@@ -513,6 +514,10 @@ def chaos(profile: Profile, seed: int, workdir: Path, cluster: bool = False, idp
         if driver is not None:
             driver.close()
         stop_everything(run, keep_data=failed)
+        if namespace_before is None:
+            os.environ.pop("ATTUNE_KAFKA_NAMESPACE", None)
+        else:
+            os.environ["ATTUNE_KAFKA_NAMESPACE"] = namespace_before
         if failed and run.pg is not None:
             print(f"the databases are kept in {run.pg.data} (pg_ctl -D ... start to look)", file=sys.stderr)
 
