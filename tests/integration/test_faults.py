@@ -122,7 +122,10 @@ def test_database_down_for_30_s_under_a_running_worker(kafka_bootstrap, kafka_na
         _wait(lambda: _health(health_port)[0] == 200, 60, "the worker to be healthy again")
         _wait(lambda: len(_issued_on_the_topic(kafka_bootstrap)) >= 6, 60, "the relay to publish")
         subjects = _issued_on_the_topic(kafka_bootstrap)
-        assert sorted(subjects) == sorted(f"c{n}" for n in range(6))  # each exactly once
+        # every one published; the questionnaires themselves exist once each (issued() == 6 above). A batch the
+        # relay sent just before the database went away, and could not mark, is sent again after: the relay is
+        # at-least-once by design and consumers drop the copy by event id.
+        assert set(subjects) == {f"c{n}" for n in range(6)}
         assert read_dead_letters(kafka_bootstrap, "feedback") == []
         _, report = _health(health_port)
         assert set(report["loops"]) == {"relay", "consumer", "expiry", "escalation"} and report["problems"] == []
