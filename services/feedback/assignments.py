@@ -56,13 +56,11 @@ def issue(
     )
     if skip_reason:
         assignment.status, assignment.skip_reason, assignment.measures = QuestionnaireStatus.SKIPPED, skip_reason, []
-        session.add(assignment)
-        return assignment
+        return _skipped(session, assignment, source)
     if not client.consent_email:
         assignment.status = QuestionnaireStatus.NO_CONSENT  # visible to staff: no questionnaire went out, and why
         assignment.skip_reason = "the client has not consented to questionnaires by email"
-        session.add(assignment)
-        return assignment
+        return _skipped(session, assignment, source)
     token = secrets.token_urlsafe(32)
     assignment.token_hash = hash_token(token)
     assignment.expires_at = now + ttl
@@ -84,6 +82,45 @@ def issue(
         causation=source,
     )
     return assignment
+
+
+def _skipped(session: Session, assignment: Assignment, source) -> Assignment:
+    """Record a skip and announce it (``questionnaire.skipped``) so the front desk sees why nothing went."""
+    session.add(assignment)
+    session.flush()
+    emit(
+        session,
+        events.QUESTIONNAIRE_SKIPPED,
+        {
+            "assignment_id": assignment.id,
+            "client_id": assignment.client_id,
+            "clinician_id": assignment.clinician_id,
+            "trigger": assignment.trigger,
+            "reason": assignment.skip_reason[:200],
+            "skipped_at": assignment.issued_at,
+        },
+        subject=assignment.client_id,
+        causation=source,
+    )
+    return assignment
+
+
+def mark_opened(session: Session, assignment: Assignment, now: datetime) -> None:
+    """The first time the link's form is shown: record it and tell the front desk (``questionnaire.opened``)."""
+    if assignment.opened_at is not None:
+        return
+    assignment.opened_at = now
+    emit(
+        session,
+        events.QUESTIONNAIRE_OPENED,
+        {
+            "assignment_id": assignment.id,
+            "client_id": assignment.client_id,
+            "clinician_id": assignment.clinician_id,
+            "opened_at": now,
+        },
+        subject=assignment.client_id,
+    )
 
 
 def find_open(session: Session, token: str, now: datetime) -> Assignment | None:

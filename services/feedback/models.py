@@ -80,6 +80,7 @@ class Assignment(Base):
     skip_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # the form first shown
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     __table_args__ = (Index("ix_assignments_open_expiry", "status", "expires_at"),)

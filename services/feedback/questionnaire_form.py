@@ -66,7 +66,10 @@ def questionnaire(token: str):
     if request.method == "GET":
         with transaction() as db:
             assignment = assignments.find_open(db, token, now)
-            return _form(assignment) if assignment else _unavailable()
+            if assignment is None:
+                return _unavailable()
+            assignments.mark_opened(db, assignment, now)
+            return _form(assignment)
 
     with transaction() as db:  # read and validate first: a refused form writes nothing
         assignment = assignments.find_open(db, token, now)

@@ -26,6 +26,7 @@ HANDLERS = {
     events.APPOINTMENT_CANCELLED: handlers.appointment_cancelled,
     events.APPOINTMENT_CHECKED_IN: handlers.appointment_checked_in,
     events.APPOINTMENT_NO_SHOW: handlers.appointment_no_show,
+    events.CLIENT_REMINDERS_RESUMED: handlers.reminders_resumed,
     events.QUESTIONNAIRE_ISSUED: handlers.invite_to_questionnaire,
     events.QUESTIONNAIRE_COMPLETED: handlers.questionnaire_completed,
     events.QUESTIONNAIRE_EXPIRED: handlers.questionnaire_expired,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
@@ -70,6 +71,41 @@ def enqueue(
     session.add(delivery)
     session.flush()
     return delivery
+
+
+def outcome(row: Delivery, at: datetime, error: str | None) -> dict:
+    """A ``notification.*`` event's data for ``row``: who, what kind, when, and the error or reason."""
+    return {
+        "delivery_id": row.id,
+        "template": row.template,
+        "recipient_kind": row.recipient_kind,
+        "recipient_id": row.recipient_id,
+        "source_event_id": row.source_event_id,
+        "at": at,
+        "error_class": error,
+        "alert_id": (row.context or {}).get("alert_id"),
+    }
+
+
+def cancel(session: Session, delivery: Delivery, reason: str) -> None:
+    """Withdraw a message that was never sent, saying why; the front desk sees it in the client's message
+    log (``notification.cancelled``)."""
+    delivery.status, delivery.last_error = DeliveryStatus.CANCELLED, reason[:300]
+    emit(session, events.NOTIFICATION_CANCELLED, outcome(delivery, utcnow(), reason[:80]), subject=delivery.subject_id)
+
+
+def withhold(session: Session, template: str, recipient: Contact, source: Event, reason: str) -> None:
+    """A message that is not even queued (e.g. no consent to email): no ledger row, but the same
+    ``notification.cancelled`` event, under an id derived from the enqueue key so a replay says it once."""
+    row = SimpleNamespace(
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"attune:withheld:{source.id}:{template}:{recipient.id}")),
+        template=template,
+        recipient_kind=recipient.kind,
+        recipient_id=recipient.id,
+        source_event_id=source.id,
+        context={},
+    )
+    emit(session, events.NOTIFICATION_CANCELLED, outcome(row, utcnow(), reason[:80]), subject=source.subject)
 
 
 def backups_for(session: Session, clinician: Contact, settings: NotificationsSettings) -> list[Contact]:
@@ -193,7 +229,7 @@ class Dispatcher:
             if why_not:
                 if delivery.possible_duplicate:  # an earlier attempt may have reached them: say so in the ledger
                     why_not = f"{why_not} (an earlier, unconfirmed attempt may have been delivered)"
-                delivery.status, delivery.last_error = DeliveryStatus.CANCELLED, why_not[:300]
+                cancel(session, delivery, why_not)
                 log.info("delivery.cancelled_at_send_time", delivery_id=delivery.id, reason=why_not)
                 return None
             taken = session.execute(
@@ -318,16 +354,7 @@ class Dispatcher:
             emit(
                 session,
                 events.NOTIFICATION_SENT if status == DeliveryStatus.SENT else events.NOTIFICATION_FAILED,
-                {
-                    "delivery_id": row.id,
-                    "template": row.template,
-                    "recipient_kind": row.recipient_kind,
-                    "recipient_id": row.recipient_id,
-                    "source_event_id": row.source_event_id,
-                    "at": now,
-                    "error_class": None if status == DeliveryStatus.SENT else (error or "")[:80],
-                    "alert_id": row.context.get("alert_id"),
-                },
+                outcome(row, now, None if status == DeliveryStatus.SENT else (error or "")[:80]),
                 subject=row.subject_id,
             )
             if self._is_therapists_alert(row) and status == DeliveryStatus.FAILED:

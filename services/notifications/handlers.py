@@ -79,7 +79,15 @@ def invite_to_questionnaire(session: Session, event: Event, settings: Notificati
     if contact is None:  # its event may still be on its way from scheduling's topic: park until it comes
         raise MissingDependency(f"contact:{d.client_id}")
     if not (contact.consent_email and contact.email and contact.active):
-        log.info("invitation.skipped", event_id=event.id, reason="no consent or no address")
+        reason = (
+            "client discharged"
+            if not contact.active
+            else "no consent to email"
+            if contact.email
+            else "no email address"
+        )
+        log.info("invitation.skipped", event_id=event.id, reason=reason)
+        deliveries.withhold(session, kinds.QUESTIONNAIRE_INVITATION.name, contact, event, reason)
         return
     now = clock()
     expires = d.expires_at.astimezone(ZoneInfo(contact.timezone))
@@ -104,7 +112,7 @@ def invite_to_questionnaire(session: Session, event: Event, settings: Notificati
 def _close_questionnaire(session: Session, event: Event, status: QuestionnaireStatus) -> None:
     d = event.data
     session.merge(QuestionnaireRecord(id=d.assignment_id, client_id=d.client_id, status=status))
-    scheduled.cancel_pending(session, f"q-reminder:{d.assignment_id}")
+    scheduled.cancel_pending(session, f"q-reminder:{d.assignment_id}", f"questionnaire {status}")
 
 
 def questionnaire_completed(session: Session, event: Event) -> None:
@@ -168,7 +176,9 @@ def _appointment_closed(session: Session, event: Event, status: AppointmentStatu
     record = session.get(scheduled.AppointmentRecord, event.data.appointment_id)
     if record is not None:
         record.status = status
-    scheduled.cancel_pending(session, f"appt-reminder:{event.data.appointment_id}")
+    scheduled.cancel_pending(
+        session, f"appt-reminder:{event.data.appointment_id}", f"appointment {status.replace('_', '-')}"
+    )
 
 
 def appointment_checked_in(session: Session, event: Event) -> None:
@@ -177,3 +187,20 @@ def appointment_checked_in(session: Session, event: Event) -> None:
 
 def appointment_no_show(session: Session, event: Event) -> None:
     _appointment_closed(session, event, AppointmentStatus.NO_SHOW)
+
+
+# -- consent ---------------------------------------------------------------------------------------------------
+
+
+def reminders_resumed(session: Session, event: Event, settings: NotificationsSettings, clock) -> None:
+    """The front desk recorded that the client wants reminders again: lift the unsubscribe and schedule the
+    reminders of appointments still to come (under this event's key: the cancelled ones stay cancelled)."""
+    contact = session.get(Contact, event.data.client_id)
+    if contact is None:
+        raise MissingDependency(f"contact:{event.data.client_id}")
+    if not contact.opted_out:
+        return
+    contact.opted_out = False
+    now = clock()
+    for appt in scheduled.upcoming_appointments(session, contact.id, now):
+        scheduled.schedule_reminders(session, settings, contact, appt, event, now, generation=event.id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.notifications import deliveries, kinds, rules
@@ -30,12 +30,16 @@ def client_due(settings: NotificationsSettings, contact: Contact, due: datetime)
     )
 
 
-def cancel_pending(session: Session, schedule_key: str) -> int:
-    return session.execute(
-        update(Delivery)
+def cancel_pending(session: Session, schedule_key: str, reason: str = "superseded") -> int:
+    """Cancel the pending messages scheduled under ``schedule_key``, each with its own outcome event."""
+    pending = session.scalars(
+        select(Delivery)
         .where(Delivery.schedule_key == schedule_key, Delivery.status == DeliveryStatus.PENDING)
-        .values(status=DeliveryStatus.CANCELLED, last_error="superseded")
-    ).rowcount
+        .with_for_update()
+    ).all()
+    for delivery in pending:
+        deliveries.cancel(session, delivery, reason)
+    return len(pending)
 
 
 def _local(contact: Contact, when: datetime) -> str:
@@ -96,7 +100,7 @@ def on_appointment_event(
     cancel_pending(session, f"appt-reminder:{appt.id}")
     template = rules.appointment_message(change, pending.template if pending is not None else None)
     if template is None:
-        pending.status, pending.last_error = DeliveryStatus.CANCELLED, rules.WITHDRAWN_WITHIN_GRACE
+        deliveries.cancel(session, pending, rules.WITHDRAWN_WITHIN_GRACE)
         return  # the client never heard of it: nothing to say
     if not _can_email(contact) or (not cancelled and appt.ends_at <= now):
         return  # no address, another channel, or an appointment already over (entered afterwards)
@@ -125,7 +129,10 @@ def schedule_reminders(
     appt: AppointmentRecord,
     event: Event,
     now: datetime,
+    generation: str = "",
 ) -> None:
+    """One reminder per configured offset still in the future; ``generation`` makes new keys when reminders
+    are scheduled again after an unsubscribe was lifted."""
     for hours in settings.reminder_offsets_hours:
         due = appt.starts_at - timedelta(hours=hours)
         if due <= now:
@@ -142,11 +149,21 @@ def schedule_reminders(
             kinds.APPOINTMENT_REMINDER.name,
             contact,
             event,
-            key=f"reminder:{appt.id}:{hours:g}h:{appt.starts_at.isoformat()}",
+            key=f"reminder:{appt.id}:{hours:g}h:{appt.starts_at.isoformat()}{':' + generation if generation else ''}",
             context=context,
             due_at=client_due(settings, contact, due),
             schedule_key=f"appt-reminder:{appt.id}",
         )
+
+
+def upcoming_appointments(session: Session, client_id: str, now: datetime) -> list[AppointmentRecord]:
+    return session.scalars(
+        select(AppointmentRecord).where(
+            AppointmentRecord.client_id == client_id,
+            AppointmentRecord.status == AppointmentStatus.BOOKED,
+            AppointmentRecord.starts_at > now,
+        )
+    ).all()
 
 
 def reminder_link(settings: NotificationsSettings, appt: AppointmentRecord, action: str) -> str:

@@ -1,15 +1,20 @@
 """The page behind the unsubscribe link in appointment reminders (``/unsubscribe/<token>``). Opening it only
 asks; the POST unsubscribes, so mail scanners that prefetch links change nothing. Essential messages (changes,
-cancellations, questionnaires) still go out."""
+cancellations, questionnaires) still go out. The opt-out is announced (``client.opted_out``) so the front desk
+sees it on the client's consent trail; only the desk can lift it, with the client's confirmation."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template, request
 from sqlalchemy import select
 
+from services.notifications import deliveries
 from services.notifications.kinds import NON_ESSENTIAL
 from services.notifications.models import Contact, Delivery
 from shared import links
+from shared.db import utcnow
+from shared.events import catalog as events
+from shared.messaging.outbox import emit
 from shared.statuses import DeliveryStatus
 from shared.unit_of_work import transaction
 from shared.web import settings_of
@@ -28,7 +33,7 @@ def unsubscribe(token: str):
         return render_template("pages/unsubscribe.html", state="ask"), 200, HEADERS
     with transaction() as session:
         contact = session.get(Contact, claim["c"])
-        if contact is not None:
+        if contact is not None and not contact.opted_out:
             contact.opted_out = True
             for delivery in session.scalars(
                 select(Delivery).where(
@@ -37,5 +42,11 @@ def unsubscribe(token: str):
                     Delivery.template.in_(NON_ESSENTIAL),
                 )
             ):
-                delivery.status, delivery.last_error = DeliveryStatus.CANCELLED, "unsubscribed"
+                deliveries.cancel(session, delivery, "unsubscribed")
+            emit(
+                session,
+                events.CLIENT_OPTED_OUT,
+                {"client_id": contact.id, "opted_out_at": utcnow()},
+                subject=contact.id,
+            )
     return render_template("pages/unsubscribe.html", state="done"), 200, HEADERS

@@ -19,6 +19,7 @@ from services.scheduling.models import (
     AppointmentType,
     Client,
     Clinician,
+    ConsentChange,
     DeliveryProblem,
     Room,
     TimeOff,
@@ -162,7 +163,7 @@ class Clients(MethodView):
     @blp.arguments(s.ClientIn)
     @blp.response(201, s.ClientOut)
     def post(self, data):
-        client = directory.register_client(session(), data, utcnow())
+        client = directory.register_client(session(), data, utcnow(), by=g.principal.subject)
         g.audit_client_id = client.id
         return client, 201, {"Location": url_for("scheduling.ClientById", client_id=client.id)}
 
@@ -179,7 +180,9 @@ class ClientById(MethodView):
     @blp.response(200, s.ClientOut)
     def patch(self, changes, client_id):
         client = directory.get_or_404(session(), Client, client_id, lock=True)
-        return directory.update_client(session(), client, changes, utcnow())
+        return directory.update_client(
+            session(), client, changes, utcnow(), by=g.principal.subject, how="changed through the API"
+        )
 
 
 @blp.route("/clients/<client_id>/discharge", methods=["POST"])
@@ -188,6 +191,37 @@ class ClientById(MethodView):
 def discharge(client_id):
     client = visible_client(session(), g.principal, client_id, lock=True)
     return directory.discharge_client(session(), client, utcnow())
+
+
+@blp.route("/clients/<client_id>/consent")
+@unit_of_work
+@blp.response(200, s.ConsentChangeOut(many=True))
+def consent_trail(client_id):
+    """Every change to what the client agreed to receive, oldest first: who, how the client said so, why."""
+    directory.get_or_404(session(), Client, client_id)
+    return (
+        session()
+        .scalars(
+            select(ConsentChange)
+            .where(ConsentChange.client_id == client_id)
+            .order_by(ConsentChange.at, ConsentChange.id)
+        )
+        .all()
+    )
+
+
+@blp.route("/clients/<client_id>/reminders/resume", methods=["POST"])
+@unit_of_work
+@blp.arguments(s.ResumeRemindersIn)
+@blp.response(200, s.ConsentChangeOut)
+def resume_reminders(data, client_id):
+    """Turn appointment reminders back on after the client unsubscribed: only with how the client confirmed it
+    and a reason, both kept on the consent trail. 422 if the client has not unsubscribed."""
+    client = directory.get_or_404(session(), Client, client_id, lock=True)
+    g.audit_client_id = client.id
+    return directory.resume_reminders(
+        session(), client, by=g.principal.subject, confirmed=data["confirmed"], reason=data["reason"], now=utcnow()
+    )
 
 
 @blp.route("/delivery-problems")

@@ -14,7 +14,15 @@ from shared.wiring import Wiring, wire
 SERVICE = "scheduling"
 
 HANDLERS = {
+    events.NOTIFICATION_SENT: handlers.record_message,
     events.NOTIFICATION_FAILED: handlers.record_delivery_problem,
+    events.NOTIFICATION_CANCELLED: handlers.record_message,
+    events.CLIENT_OPTED_OUT: handlers.client_opted_out,
+    events.QUESTIONNAIRE_ISSUED: handlers.questionnaire_issued,
+    events.QUESTIONNAIRE_COMPLETED: handlers.questionnaire_completed,
+    events.QUESTIONNAIRE_EXPIRED: handlers.questionnaire_expired,
+    events.QUESTIONNAIRE_SKIPPED: handlers.questionnaire_skipped,
+    events.QUESTIONNAIRE_OPENED: handlers.questionnaire_opened,
 }
 
 

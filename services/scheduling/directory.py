@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.scheduling.booking import RuleViolation, validate_working_hours
-from services.scheduling.models import Client, Clinician, DeliveryProblem, Episode
+from services.scheduling.models import Client, Clinician, ConsentChange, DeliveryProblem, Episode
 from shared.errors import NotFound
 from shared.events import catalog as events
 from shared.messaging.outbox import emit
@@ -119,7 +119,13 @@ def _check_clinician(session: Session, clinician_id: str | None, *, new_client: 
         raise RuleViolation("That clinician is not accepting new clients.")
 
 
-def register_client(session: Session, data: dict, now: datetime) -> Client:
+def _consent_changed(
+    session: Session, client: Client, channel: str, given: bool, now: datetime, by: str, how: str, reason=None
+) -> None:
+    session.add(ConsentChange(client_id=client.id, channel=channel, given=given, at=now, by=by, how=how, reason=reason))
+
+
+def register_client(session: Session, data: dict, now: datetime, by: str = "unknown") -> Client:
     _check_clinician(session, data.get("clinician_id"), new_client=True)
     consent = data.pop("consent_email", False)
     client = Client(**data, consent_email=consent, consent_email_at=now if consent else None)
@@ -127,6 +133,7 @@ def register_client(session: Session, data: dict, now: datetime) -> Client:
         client.preferred_name = client.legal_name.split()[0]
     session.add(client)
     session.flush()
+    _consent_changed(session, client, "email", consent, now, by, "at registration")
     episode = Episode(client_id=client.id, started_at=now)
     session.add(episode)
     session.flush()
@@ -142,11 +149,14 @@ def resolve_delivery_problem(session: Session, problem_id: str, by: str, note: s
     return problem
 
 
-def update_client(session: Session, client: Client, changes: dict, now: datetime) -> Client:
+def update_client(
+    session: Session, client: Client, changes: dict, now: datetime, by: str = "unknown", how: str = "changed by staff"
+) -> Client:
     if "clinician_id" in changes and changes["clinician_id"] != client.clinician_id:
         _check_clinician(session, changes["clinician_id"], new_client=True)
     if "consent_email" in changes and changes["consent_email"] != client.consent_email:
         client.consent_email_at = now  # when consent was given or withdrawn
+        _consent_changed(session, client, "email", changes["consent_email"], now, by, how)
     for key, value in changes.items():
         setattr(client, key, value)
     client.version += 1
@@ -158,6 +168,40 @@ def update_client(session: Session, client: Client, changes: dict, now: datetime
     episode = reopened or open_episode(session, client.id)
     emit(session, events.CLIENT_UPDATED, client_event(client, episode.id if episode else None), subject=client.id)
     return client
+
+
+CONFIRMATIONS = {
+    "in_person": "client confirmed in person",
+    "phone": "client confirmed by phone",
+    "writing": "client confirmed in writing",
+}
+
+
+def resume_reminders(
+    session: Session, client: Client, *, by: str, confirmed: str, reason: str, now: datetime
+) -> ConsentChange:
+    """Lift the client's unsubscribe: only with a reason and a record of how the client confirmed it, both kept
+    on the consent trail (the event to notifications carries neither)."""
+    if not client.reminders_opted_out:
+        raise RuleViolation("This client has not unsubscribed from reminders.")
+    if confirmed not in CONFIRMATIONS:
+        raise RuleViolation("Say how the client confirmed they want reminders again.")
+    if len(reason.strip()) < 3:
+        raise RuleViolation("Give the reason for turning reminders back on (a few words).")
+    client.reminders_opted_out = False
+    change = ConsentChange(
+        client_id=client.id,
+        channel="reminders",
+        given=True,
+        at=now,
+        by=by,
+        how=CONFIRMATIONS[confirmed],
+        reason=reason.strip()[:300],
+    )
+    session.add(change)
+    session.flush()
+    emit(session, events.CLIENT_REMINDERS_RESUMED, {"client_id": client.id, "resumed_at": now}, subject=client.id)
+    return change
 
 
 def discharge_client(session: Session, client: Client, now: datetime) -> Client:

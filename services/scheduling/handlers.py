@@ -1,23 +1,111 @@
-"""Scheduling's consumed events: delivery failures to show the front desk."""
+"""Scheduling's consumed events: what became of each message to a client (the message log, and delivery
+problems for the desk to chase), questionnaire status, and the client's own unsubscribe."""
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from services.scheduling.models import Client, DeliveryProblem
+from services.scheduling.models import Client, ClientMessage, ConsentChange, DeliveryProblem, QuestionnaireView
 from shared.events.envelope import Event
 
+OUTCOMES = {"notification.sent": "sent", "notification.failed": "failed", "notification.cancelled": "cancelled"}
 
-def record_delivery_problem(session: Session, event: Event) -> None:
+
+def _ours(session: Session, client_id: str) -> bool:
+    return session.get(Client, client_id) is not None
+
+
+def record_message(session: Session, event: Event) -> None:
+    """One row per delivery; a later outcome (a retry that succeeded) replaces an earlier one, never the
+    reverse, so a replayed old event cannot turn "sent" back into "failed"."""
     d = event.data
-    if d.recipient_kind != "client" or session.get(Client, d.recipient_id) is None:
+    if d.recipient_kind != "client" or not _ours(session, d.recipient_id):
         return  # alerts to therapists and the on-call address are not the front desk's to chase
+    row = session.get(ClientMessage, d.delivery_id)
+    if row is not None and row.at > d.at:
+        return
     session.merge(
-        DeliveryProblem(
+        ClientMessage(
             id=d.delivery_id,
             client_id=d.recipient_id,
             template=d.template,
-            error=d.error_class,
-            failed_at=d.at,
+            source_event_id=d.source_event_id,
+            outcome=OUTCOMES[event.name],
+            at=d.at,
+            reason=d.error_class,
+        )
+    )
+
+
+def record_delivery_problem(session: Session, event: Event) -> None:
+    record_message(session, event)
+    d = event.data
+    if d.recipient_kind != "client" or not _ours(session, d.recipient_id):
+        return
+    if session.get(DeliveryProblem, d.delivery_id) is None:
+        session.add(
+            DeliveryProblem(
+                id=d.delivery_id, client_id=d.recipient_id, template=d.template, error=d.error_class, failed_at=d.at
+            )
+        )
+
+
+def _questionnaire(session: Session, d) -> QuestionnaireView | None:
+    if not _ours(session, d.client_id):
+        return None
+    row = session.get(QuestionnaireView, d.assignment_id)
+    if row is None:
+        row = QuestionnaireView(id=d.assignment_id, client_id=d.client_id, status="open")
+        session.add(row)
+    return row
+
+
+def questionnaire_issued(session: Session, event: Event) -> None:
+    d = event.data
+    if (row := _questionnaire(session, d)) is not None:
+        row.issued_event_id, row.measures, row.trigger = event.id, list(d.measures), d.trigger
+        row.issued_at, row.expires_at = event.time, d.expires_at
+
+
+def _close(session: Session, d, status: str, at) -> None:
+    row = _questionnaire(session, d)
+    if row is not None and row.status == "open":  # completed and expired are final; the first one wins
+        row.status, row.closed_at = status, at
+
+
+def questionnaire_skipped(session: Session, event: Event) -> None:
+    d = event.data
+    if (row := _questionnaire(session, d)) is not None:
+        row.trigger, row.issued_at, row.measures = d.trigger, d.skipped_at, []
+        row.status, row.closed_at, row.reason = "skipped", d.skipped_at, d.reason
+
+
+def questionnaire_opened(session: Session, event: Event) -> None:
+    row = _questionnaire(session, event.data)
+    if row is not None and row.opened_at is None:
+        row.opened_at = event.data.opened_at
+
+
+def questionnaire_completed(session: Session, event: Event) -> None:
+    _close(session, event.data, "completed", event.data.completed_at)
+
+
+def questionnaire_expired(session: Session, event: Event) -> None:
+    _close(session, event.data, "expired", event.data.expired_at)
+
+
+def client_opted_out(session: Session, event: Event) -> None:
+    client = session.get(Client, event.data.client_id)
+    if client is None or client.reminders_opted_out:
+        return
+    client.reminders_opted_out = True
+    session.add(
+        ConsentChange(
+            client_id=client.id,
+            channel="reminders",
+            given=False,
+            at=event.data.opted_out_at,
+            by="client",
+            how="unsubscribe link",
         )
     )

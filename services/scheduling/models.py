@@ -63,6 +63,8 @@ class Client(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_email_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The client used a reminder's unsubscribe link (notifications' ``client.opted_out``); only the desk lifts it.
+    reminders_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     clinician_id: Mapped[str | None] = mapped_column(ForeignKey("clinicians.id"), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(12), default=ClientStatus.ACTIVE)
     version: Mapped[int] = mapped_column(Integer, default=1)  # +1 on every change; events carry it
@@ -172,3 +174,53 @@ class DeliveryProblem(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolved_by: Mapped[str | None] = mapped_column(String(80), nullable=True)  # the staff member's subject
     resolution_note: Mapped[str | None] = mapped_column(String(500), nullable=True)  # e.g. "address corrected"
+
+
+class ConsentChange(Base):
+    """The consent trail: each time what the client agreed to receive changed, who changed it, how the client
+    said so, and why. Never edited; the newest row per ``channel`` is the current state."""
+
+    __tablename__ = "consent_changes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))  # "email" (questionnaires by email) or "reminders"
+    given: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by: Mapped[str] = mapped_column(String(80))  # a staff member's subject, or "client" for the unsubscribe link
+    how: Mapped[str] = mapped_column(String(40))  # e.g. "at registration", "unsubscribe link", "by phone"
+    reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class ClientMessage(Base):
+    """The message log the front desk sees: what became of each message to a client (from notifications'
+    ``notification.sent/failed/cancelled``), never its body."""
+
+    __tablename__ = "client_messages"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the delivery id
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    template: Mapped[str] = mapped_column(String(60))
+    source_event_id: Mapped[str] = mapped_column(String(36), index=True)
+    outcome: Mapped[str] = mapped_column(String(12))  # sent, failed, cancelled
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(120), nullable=True)  # how it failed or why it was not sent
+
+
+class QuestionnaireView(Base):
+    """A questionnaire assignment as the desk sees it (feedback's ``questionnaire.*`` events): which measures,
+    when it was issued and until when, and whether it was completed or expired. No scores, no answers."""
+
+    __tablename__ = "client_questionnaires"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the assignment id
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    issued_event_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    measures: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    trigger: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(12), default="open")  # open, completed, expired, skipped
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # the link first opened
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)  # why none was sent (skipped)

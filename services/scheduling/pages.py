@@ -144,7 +144,7 @@ def clients():
         if not errors:
             try:
                 with transaction() as session:
-                    client = directory.register_client(session, ClientIn().load(data), utcnow())
+                    client = directory.register_client(session, ClientIn().load(data), utcnow(), by=g.principal.subject)
                 flash("The client is registered.", "ok")  # no names in the (signed, readable) cookie
                 return redirect(url_for("desk.book", client_id=client.id), code=303)
             except RuleViolation as exc:
@@ -163,8 +163,9 @@ def clients():
 
 @bp.route("/desk/clients/<client_id>", methods=["GET", "POST"])
 def client(client_id):
-    """One client for the front desk: details and consent (editable), episodes, upcoming and past appointments,
-    and messages that could not be delivered, each of which can be marked resolved."""
+    """One client for the front desk: details and consent (editable, with its trail), episodes, upcoming and
+    past appointments, questionnaires, the message log, and messages that could not be delivered, each of which
+    can be marked resolved."""
     from services.scheduling.schemas import ClientPatch
 
     errors = {}
@@ -187,7 +188,9 @@ def client(client_id):
                 found = directory.get_or_404(session, Client, client_id)
                 changes = {k: v for k, v in ClientPatch().load(data).items() if getattr(found, k) != v}
                 if changes:
-                    directory.update_client(session, found, changes, utcnow())
+                    directory.update_client(
+                        session, found, changes, utcnow(), by=g.principal.subject, how="changed at the desk"
+                    )
             flash("Saved." if changes else "Nothing changed.", "ok")
             return redirect(url_for("desk.client", client_id=client_id), code=303)
     now = utcnow()
@@ -198,6 +201,26 @@ def client(client_id):
     return render_template(
         "desk/client.html", c=found, clinician=clinician, errors=errors, form=request.form, **page
     ), (422 if errors else 200)
+
+
+@bp.post("/desk/clients/<client_id>/reminders")
+def resume_reminders(client_id):
+    """Turn reminders back on after an unsubscribe: the form asks how the client confirmed it and why."""
+    try:
+        with transaction() as session:
+            found = directory.get_or_404(session, Client, client_id)
+            directory.resume_reminders(
+                session,
+                found,
+                by=g.principal.subject,
+                confirmed=request.form.get("confirmed", ""),
+                reason=request.form.get("reason", ""),
+                now=utcnow(),
+            )
+        flash("Reminders are back on; the consent trail records why.", "ok")
+    except RuleViolation as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("desk.client", client_id=client_id), code=303)
 
 
 @bp.post("/desk/delivery-problems/<problem_id>/resolve")

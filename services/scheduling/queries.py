@@ -208,8 +208,15 @@ def as_seen_by(appointments, seen: set[str] | None) -> list:
 
 def client_record(session: Session, client: Client, now: datetime) -> dict:
     """What the front desk's client page shows besides the client: episodes, upcoming and past appointments
-    (calendar rows), and delivery problems (open first)."""
-    from services.scheduling.models import DeliveryProblem, Episode
+    (calendar rows), delivery problems (open first), questionnaires with their invitation's fate, the message
+    log (newest first) and the consent trail (oldest first)."""
+    from services.scheduling.models import (
+        ClientMessage,
+        ConsentChange,
+        DeliveryProblem,
+        Episode,
+        QuestionnaireView,
+    )
 
     rows = session.execute(_calendar().where(Appointment.client_id == client.id)).all()
     problems = session.scalars(
@@ -217,6 +224,10 @@ def client_record(session: Session, client: Client, now: datetime) -> dict:
         .where(DeliveryProblem.client_id == client.id)
         .order_by(DeliveryProblem.resolved_at.is_not(None), DeliveryProblem.failed_at.desc())
     ).all()
+    messages = session.scalars(
+        select(ClientMessage).where(ClientMessage.client_id == client.id).order_by(ClientMessage.at.desc()).limit(200)
+    ).all()
+    invitations = {m.source_event_id: m for m in messages if m.template == INVITATION}
     return {
         "episodes": session.scalars(
             select(Episode).where(Episode.client_id == client.id).order_by(Episode.started_at.desc())
@@ -224,4 +235,43 @@ def client_record(session: Session, client: Client, now: datetime) -> dict:
         "upcoming": [r for r in rows if r[0].starts_at >= now],
         "past": list(reversed([r for r in rows if r[0].starts_at < now])),
         "problems": problems,
+        "questionnaires": [
+            (q, questionnaire_state(q, invitations.get(q.issued_event_id)))
+            for q in session.scalars(
+                select(QuestionnaireView)
+                .where(QuestionnaireView.client_id == client.id)
+                .order_by(QuestionnaireView.issued_at.desc())
+            )
+        ],
+        "messages": messages,
+        "consent": session.scalars(
+            select(ConsentChange)
+            .where(ConsentChange.client_id == client.id)
+            .order_by(ConsentChange.at, ConsentChange.id)
+        ).all(),
     }
+
+
+INVITATION = "questionnaire_invitation"
+
+
+def questionnaire_state(q, invitation) -> tuple[str, datetime | None, str]:
+    """What the desk should read about one questionnaire: (words, when, kind), ``when`` to be shown in the
+    practice's time zone and ``kind`` one of ``done``, ``open``, ``problem``, ``expired``. ``invitation`` is
+    the invitation's message-log row if notifications has told us its fate; without one it is still queued
+    (quiet hours, or on its way)."""
+    if q.status == "completed":
+        return "Completed", q.closed_at, "done"
+    if q.status == "expired":
+        return "Expired unanswered", q.closed_at, "expired"
+    if q.status == "skipped":
+        return f"None sent: {q.reason}", None, "problem"
+    if q.opened_at is not None:
+        return "Link opened, not answered yet", q.opened_at, "open"
+    if invitation is None:
+        return "Invitation queued", None, "open"
+    if invitation.outcome == "sent":
+        return "Sent, not answered yet", invitation.at, "open"
+    if invitation.outcome == "cancelled":
+        return f"Not sent: {invitation.reason or 'withdrawn'}", invitation.at, "problem"
+    return f"Could not be delivered: {invitation.reason or 'refused'}", invitation.at, "problem"

@@ -237,6 +237,24 @@ class ResolveProblemIn(Schema):
     note = fields.String(required=True, validate=validate.Length(min=3, max=500))
 
 
+class ResumeRemindersIn(Schema):
+    confirmed = fields.String(
+        required=True,
+        validate=validate.OneOf(["in_person", "phone", "writing"]),
+        metadata={"description": "How the client confirmed they want appointment reminders again."},
+    )
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=300))
+
+
+class ConsentChangeOut(Schema):
+    channel = fields.String(metadata={"description": "email (questionnaires by email) or reminders"})
+    given = fields.Boolean()
+    at = fields.AwareDateTime()
+    by = fields.String(metadata={"description": "the staff member's subject, or client for the unsubscribe link"})
+    how = fields.String()
+    reason = fields.String(allow_none=True)
+
+
 class RuleIn(Schema):
     freq = fields.String(
         required=True,

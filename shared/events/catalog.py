@@ -130,16 +130,21 @@ APPOINTMENT_CONFIRMATION_CHANGED = EventSpec(
 )
 APPOINTMENT_CHECKED_IN = EventSpec("scheduling", "appointment.checked_in", 1, s.AppointmentCheckedInV1)
 SESSION_COMPLETED = EventSpec("scheduling", "session.completed", 1, s.SessionCompletedV1)
+CLIENT_REMINDERS_RESUMED = EventSpec("scheduling", "client.reminders_resumed", 1, s.ClientRemindersResumedV1)
 # --- feedback ---
 QUESTIONNAIRE_ISSUED = EventSpec("feedback", "questionnaire.issued", 1, s.QuestionnaireIssuedV1)
 QUESTIONNAIRE_COMPLETED = EventSpec("feedback", "questionnaire.completed", 1, s.QuestionnaireCompletedV1)
 QUESTIONNAIRE_EXPIRED = EventSpec("feedback", "questionnaire.expired", 1, s.QuestionnaireExpiredV1)
+QUESTIONNAIRE_SKIPPED = EventSpec("feedback", "questionnaire.skipped", 1, s.QuestionnaireSkippedV1)
+QUESTIONNAIRE_OPENED = EventSpec("feedback", "questionnaire.opened", 1, s.QuestionnaireOpenedV1)
 ALERT_RAISED = EventSpec("feedback", "alert.raised", 1, s.AlertRaisedV1)
 ALERT_ESCALATED = EventSpec("feedback", "alert.escalated", 1, s.AlertEscalatedV1)
 ALERT_RESOLVED = EventSpec("feedback", "alert.resolved", 1, s.AlertResolvedV1)
 # --- notifications ---
 NOTIFICATION_SENT = EventSpec("notifications", "notification.sent", 1, s.NotificationOutcomeV1)
 NOTIFICATION_FAILED = EventSpec("notifications", "notification.failed", 1, s.NotificationOutcomeV1)
+NOTIFICATION_CANCELLED = EventSpec("notifications", "notification.cancelled", 1, s.NotificationOutcomeV1)
+CLIENT_OPTED_OUT = EventSpec("notifications", "client.opted_out", 1, s.ClientOptedOutV1)
 
 ALL_SPECS: tuple[EventSpec, ...] = tuple(v for v in list(globals().values()) if isinstance(v, EventSpec))
 CATALOG: dict[tuple[str, int], EventSpec] = {(spec.type, spec.version): spec for spec in ALL_SPECS}

@@ -64,6 +64,14 @@ class ClientDischargedV1(EventData):
     version = _version()
 
 
+class ClientRemindersResumedV1(EventData):
+    """The front desk turned appointment reminders back on after the client unsubscribed, with the client's
+    confirmation. The reason and how the client confirmed stay in scheduling's consent trail."""
+
+    client_id = _id()
+    resumed_at = _when()
+
+
 class ClinicianV1(EventData):
     clinician_id = _id()
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
@@ -188,6 +196,27 @@ class QuestionnaireExpiredV1(EventData):
     expired_at = _when()
 
 
+class QuestionnaireSkippedV1(EventData):
+    """No questionnaire went out for a trigger, and why (no consent to email, or the plan's reason): the front
+    desk sees it on the client's page."""
+
+    assignment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    trigger = fields.String(required=True, validate=validate.OneOf(["intake", "session", "manual"]))
+    reason = fields.String(required=True, validate=validate.Length(max=200))
+    skipped_at = _when()
+
+
+class QuestionnaireOpenedV1(EventData):
+    """The client's link was first opened (a mail scanner that follows links counts too)."""
+
+    assignment_id = _id()
+    client_id = _id()
+    clinician_id = _id()
+    opened_at = _when()
+
+
 SEVERITIES = list(Severity)
 ALERT_RULES = ["risk_item", "reliable_deterioration", "off_track", "plateau", "alliance"]
 
@@ -221,6 +250,9 @@ class AlertResolvedV1(EventData):
 
 
 class NotificationOutcomeV1(EventData):
+    """What became of one message: sent, failed (``error_class`` says how) or cancelled before sending
+    (``error_class`` says why, e.g. "no consent or no address", "unsubscribed"). Never the message's body."""
+
     delivery_id = _id()
     alert_id = _opt_id()  # for alert notices: which alert (feedback shows an unreached therapist on it)
     template = fields.String(required=True)
@@ -229,3 +261,11 @@ class NotificationOutcomeV1(EventData):
     source_event_id = _id()
     at = _when()
     error_class = fields.String(load_default=None, allow_none=True)
+
+
+class ClientOptedOutV1(EventData):
+    """The client used the unsubscribe link in a reminder: non-essential messages (reminders) stop until the
+    front desk records that the client wants them again."""
+
+    client_id = _id()
+    opted_out_at = _when()

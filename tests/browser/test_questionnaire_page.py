@@ -57,6 +57,7 @@ def issue_link(tmp_path):
         assert server.url not in payload  # on the bus the link is sealed
         return sealed.unseal(runtime.settings.link_key, re.search(r'"sealed_url":"([^"]+)"', payload).group(1))
 
+    issue.runtime = runtime
     yield issue
     server.stop()
 
@@ -64,6 +65,21 @@ def issue_link(tmp_path):
 @pytest.fixture
 def form_link(issue_link):
     return issue_link(["phq9", "gad7"])
+
+
+def test_the_first_opening_of_the_link_is_announced_once(phone, issue_link):
+    """So the front desk can tell "sent" from "opened"; a reload is not a second opening."""
+    from sqlalchemy import select
+
+    from shared.events import catalog as events
+    from shared.messaging.tables import OutboxMessage
+
+    link = issue_link(["phq9"])
+    phone.goto(link)
+    phone.reload()
+    with issue_link.runtime.sessions() as s:
+        opened = s.scalars(select(OutboxMessage).where(OutboxMessage.event_type == events.QUESTIONNAIRE_OPENED.type))
+        assert [m.key for m in opened] == ["c1"]
 
 
 def test_fill_in_on_a_phone_with_errors_then_risk_answer(phone, form_link, tmp_path):

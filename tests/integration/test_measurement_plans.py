@@ -3,6 +3,7 @@ per-client overrides, and skips that staff can see."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -112,3 +113,12 @@ def test_no_consent_is_recorded_and_visible(fb):
     fb.completed(1)
     [status] = fb.api.get("/api/clients/c1/questionnaires", headers=fb.ada).json
     assert status["status"] == "no_consent" and "consented" in status["skip_reason"]
+    # ...and announced, so the front desk sees why nothing went; nothing was issued.
+    from shared.messaging.tables import OutboxMessage
+
+    with fb.runtime.sessions() as s:
+        sent = s.scalars(select(OutboxMessage).where(OutboxMessage.event_type.like("attune.feedback.questionnaire.%")))
+        said = [(m.event_type, json.loads(m.payload)["data"]) for m in sent]
+    assert [(t, d["assignment_id"], d["reason"]) for t, d in said] == [
+        (events.QUESTIONNAIRE_SKIPPED.type, status["assignment_id"], status["skip_reason"])
+    ]
