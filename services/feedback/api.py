@@ -8,7 +8,7 @@ import json
 from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 
 from services.feedback import alerts, measures, queries
@@ -236,3 +236,50 @@ class BreakGlass(MethodView):
         session = current_session()
         hours = settings_of(current_app).break_glass_hours
         return queries.open_break_glass(session, current_viewer(session), client_id, data["reason"], utcnow(), hours)
+
+
+class ReportQuery(Schema):
+    start = fields.Date(load_default=None, metadata={"description": "first day (UTC); default: 90 days ago"})
+    end = fields.Date(load_default=None, metadata={"description": "last day, inclusive (UTC); default: today"})
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+
+    @validates_schema
+    def _in_order(self, data, **_):
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise ValidationError("The first day must not be after the last.", "start")
+
+
+def report_period(args) -> tuple:
+    """``[start, end)`` as UTC datetimes from the query's inclusive dates."""
+    from datetime import UTC, datetime, time, timedelta
+
+    end = args.get("end") or utcnow().date()
+    start = args.get("start") or end - timedelta(days=90)
+    return datetime.combine(start, time(0), UTC), datetime.combine(end + timedelta(days=1), time(0), UTC)
+
+
+@blp.route("/reports/outcomes")
+@unit_of_work
+@blp.arguments(ReportQuery, location="query")
+@blp.response(200)
+def outcome_report(args):
+    """Outcomes of the episodes that ended in the period (NHS Talking Therapies definitions): finished
+    episodes, paired PHQ-9 and GAD-7 scores, recovery, reliable improvement, reliable recovery, reliable
+    deterioration, questionnaire completion and mean change, for the practice (admins) or the supervisor's
+    team, each team and each clinician. A group with fewer than ``REPORT_MIN_EPISODES`` finished episodes
+    shows no figures. ``format=csv`` returns the same rows as CSV."""
+    from services.feedback import reports
+    from services.feedback.viewer import report_scope
+
+    session = current_session()
+    start, end = report_period(args)
+    minimum = settings_of(current_app).report_min_episodes
+    rows = reports.outcome_report(session, start, end, report_scope(session), minimum)
+    if args["format"] == "csv":
+        return reports.csv_response(rows, minimum, start, end)
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "min_episodes": minimum,
+        "rows": [{"suppressed": r.suppressed, **reports.as_row(r, minimum)} for r in rows],
+    }

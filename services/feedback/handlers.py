@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.feedback import alerts, assignments, plans
-from services.feedback.models import Assignment, ClientRecord, ClinicianRecord, MeasurementPlan
+from services.feedback.models import Assignment, ClientRecord, ClinicianRecord, EpisodeRecord, MeasurementPlan
 from services.feedback.plans import Plan
 from services.feedback.settings import FeedbackSettings
 from shared.errors import MissingDependency
@@ -29,13 +29,27 @@ def upsert_client(session: Session, event: Event) -> None:
     client.consent_email = d.consent_email
     client.status = d.status
     session.merge(client)
+    if d.episode_id:
+        episode = session.get(EpisodeRecord, d.episode_id)
+        if episode is None:
+            session.add(
+                EpisodeRecord(
+                    id=d.episode_id, client_id=d.client_id, clinician_id=d.clinician_id, started_at=event.time
+                )
+            )
+        elif episode.ended_at is None:
+            episode.clinician_id = d.clinician_id  # the episode's clinician is the one who ends it
 
 
 def discharge_client(session: Session, event: Event) -> None:
-    client = session.get(ClientRecord, event.data.client_id)
-    if client is not None and not is_stale(client.version, event.data.version):
+    d = event.data
+    client = session.get(ClientRecord, d.client_id)
+    if client is not None and not is_stale(client.version, d.version):
         client.status = ClientStatus.DISCHARGED
-        client.version = event.data.version or client.version
+        client.version = d.version or client.version
+    episode = session.get(EpisodeRecord, d.episode_id) if d.episode_id else None
+    if episode is not None and episode.ended_at is None:
+        episode.ended_at = d.discharged_at
 
 
 def record_unreached_therapist(session: Session, event: Event) -> None:

@@ -35,6 +35,19 @@ class ClientRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class EpisodeRecord(Base):
+    """An episode of care as feedback knows it (scheduling's client events): its clinician, and when it ended,
+    for the outcome reports. Started when first seen; ended by ``client.discharged``."""
+
+    __tablename__ = "episodes"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(36), index=True)
+    clinician_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
 class ClinicianRecord(Base):
     __tablename__ = "clinicians"
 

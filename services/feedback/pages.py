@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 from sqlalchemy import select
 
@@ -16,6 +16,7 @@ from services.feedback.models import Alert
 from services.feedback.viewer import current_viewer
 from shared.db import utcnow
 from shared.unit_of_work import transaction
+from shared.web import settings_of
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")
 
@@ -88,6 +89,32 @@ def team():
     with transaction() as session:
         rows = queries.team_alerts(session, current_viewer(session))
     return render_template("dashboard/team.html", rows=rows, now=utcnow())
+
+
+@bp.get("/dashboard/reports")
+def reports():
+    """Outcome report for supervisors (their team) and admins (the practice): a chart and a table of the
+    NHS Talking Therapies rates for episodes that ended in the period, with a CSV of the same rows."""
+    from services.feedback import reports as outcome_reports
+    from services.feedback.api import ReportQuery, report_period
+    from services.feedback.viewer import report_scope
+
+    errors = ReportQuery().validate(request.args)
+    args = {} if errors else ReportQuery().load(request.args)
+    start, end = report_period(args)
+    minimum = settings_of(current_app).report_min_episodes
+    with transaction() as session:
+        rows = outcome_reports.outcome_report(session, start, end, report_scope(session), minimum)
+    if args.get("format") == "csv":
+        return outcome_reports.csv_response(rows, minimum, start, end)
+    return render_template(
+        "dashboard/reports.html",
+        rows=rows,
+        start=start.date(),
+        last=(end - timedelta(days=1)).date(),
+        minimum=minimum,
+        errors=errors,
+    ), (422 if errors else 200)
 
 
 @bp.get("/alerts/<alert_id>")

@@ -7,6 +7,8 @@ from __future__ import annotations
 from shared.access import LINK, PUBLIC, allow
 
 CLINICAL = ("clinician", "supervisor")
+REPORTS = ("supervisor", "admin")
+TEAM = "admins: the practice; supervisors: their own and their supervisees' episodes; small groups suppressed"
 OWN = "own caseload (supervisors: and their supervisees'), or opened by break-glass; others are 404"
 
 POLICY = {
@@ -28,6 +30,8 @@ POLICY = {
     ),
     "clinical.PracticePlan": allow((*CLINICAL, "admin"), ("supervisor", "admin")),
     "clinical.Alerts": allow(CLINICAL, owner=OWN),
+    "clinical.outcome_report": allow(REPORTS, owner=TEAM),
+    "dashboard.reports": allow(REPORTS, owner=TEAM),
     "clinical.acknowledge_alert": allow(write=CLINICAL, owner=OWN),
     "clinical.resolve_alert": allow(write=CLINICAL, owner=OWN),
 }

@@ -10,6 +10,7 @@
 | ``FEEDBACK_ESCALATE_AFTER_HOURS`` | an urgent alert unacknowledged this long goes out again, wider | 4 |
 | ``SUPERVISORS_SEE_PRACTICE`` | supervisors see every caseload, not only their supervisees' (``true``) | ``false`` |
 | ``BREAK_GLASS_HOURS`` | how long a client opened outside the caseload (with a reason) stays open | 4 |
+| ``REPORT_MIN_EPISODES`` | an outcome report shows no figures for a group with fewer finished episodes | 5 |
 | ``FEEDBACK_MEASURES_DIR`` | a folder of extra measure definitions (e.g. licensed ORS/SRS wording) | none |
 """
 
@@ -41,6 +42,7 @@ class FeedbackSettings(CommonSettings):
     escalate_after_hours: float = 4.0  # an urgent alert nobody acknowledged is sent again, wider
     supervisors_see_practice: bool = False
     break_glass_hours: float = 4.0
+    report_min_episodes: int = 5  # small numbers are suppressed so that a report never points at a client
 
     @property
     def questionnaire_base_url(self) -> str:
@@ -72,6 +74,8 @@ class FeedbackSettings(CommonSettings):
             values["supervisors_see_practice"] = env["SUPERVISORS_SEE_PRACTICE"].lower() in ("1", "true", "yes")
         if env.get("BREAK_GLASS_HOURS"):
             values["break_glass_hours"] = float(env["BREAK_GLASS_HOURS"])
+        if env.get("REPORT_MIN_EPISODES"):
+            values["report_min_episodes"] = max(1, int(env["REPORT_MIN_EPISODES"]))
         if env.get("FEEDBACK_MEASURES_DIR"):
             values["measures_dir"] = env["FEEDBACK_MEASURES_DIR"]
         return values

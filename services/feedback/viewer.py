@@ -14,3 +14,11 @@ def current_viewer(session) -> queries.Viewer:
         practice_wide = settings_of(current_app).supervisors_see_practice
         g.viewer = queries.viewer(session, g.principal, utcnow(), practice_wide)
     return g.viewer
+
+
+def report_scope(session) -> frozenset | None:
+    """Whose finished episodes an outcome report covers: an admin's, the whole practice; a supervisor's, their
+    own caseload and their supervisees' (or the practice, when supervisors see the practice)."""
+    if "admin" in g.principal.roles:
+        return None
+    return current_viewer(session).clinicians

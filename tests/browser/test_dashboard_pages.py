@@ -103,3 +103,71 @@ def test_a_supervisor_sees_the_teams_open_alerts_oldest_first_and_acknowledges_o
     finally:
         page.context.close()
         server.stop()
+
+
+def _finished_episode(s, n: int, clinician_id: str, phq9: tuple[int, int], gad7: tuple[int, int], ended_at) -> None:
+    """An episode of two attended sessions, each answered, ended at ``ended_at``."""
+    from datetime import timedelta
+
+    from services.feedback.models import Assignment, ClientRecord, EpisodeRecord, Response
+
+    client, episode = f"c{n}", f"e{n}"
+    s.add(ClientRecord(id=client, preferred_name=f"Client {n}", clinician_id=clinician_id, episode_id=episode))
+    s.add(EpisodeRecord(id=episode, client_id=client, clinician_id=clinician_id, ended_at=ended_at))
+    s.flush()  # the client row first: assignments refer to it
+    for number in (1, 2):
+        at = ended_at - timedelta(days=30 - 7 * number)
+        assignment = Assignment(id=f"a{n}-{number}", client_id=client, clinician_id=clinician_id, episode_id=episode,
+                                source_event_id=f"s{n}-{number}", trigger="session", session_number=number,
+                                measures=["phq9", "gad7"], status="completed", issued_at=at)  # fmt: skip
+        s.add(assignment)
+        s.flush()
+        for measure, totals in (("phq9", phq9), ("gad7", gad7)):
+            s.add(Response(assignment_id=assignment.id, client_id=client, episode_id=episode, measure=measure,
+                           measure_version=1, answers={}, total=totals[number - 1], completed_at=at))  # fmt: skip
+
+
+def test_the_outcome_report_page_for_an_admin(browser, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from services.feedback.models import ClinicianRecord
+    from shared.db import transaction
+    from tests.support.accessibility import axe_violations
+
+    runtime, server = serve("feedback", f"sqlite:///{tmp_path / 'f.db'}")
+    ended = datetime.now(UTC) - timedelta(days=3)
+    with transaction(runtime.sessions) as s:
+        s.add_all([
+            ClinicianRecord(id="k-sam", name="Sam Lindqvist"),
+            ClinicianRecord(id="k-ada", name="Dr Ada Okafor", supervisor_id="k-sam"),
+            ClinicianRecord(id="k-lin", name="Dr Lin", supervisor_id="k-sam"),
+        ])  # fmt: skip
+        courses = [((16, 6), (12, 5))] * 3 + [((20, 14), (15, 14)), ((12, 19), (9, 15)), ((7, 3), (6, 2))]
+        for n, (phq9, gad7) in enumerate(courses):
+            _finished_episode(s, n, "k-ada", phq9, gad7, ended)
+        _finished_episode(s, 99, "k-lin", (15, 5), (10, 3), ended)  # one episode: never shown on its own
+    page = signed_in_page(browser, server, "admin", None, "/dashboard/reports")
+    try:
+        table = page.locator("#outcomes")
+        practice = table.locator("#row-all").inner_text()
+        # 7 finished, all paired; cases: 6 (not the 7/6 one); recovered: 3 + Dr Lin's = 4 of 6
+        assert "The practice" in practice and "67% (4/6)" in practice
+        ada = table.locator("#row-clinician-k-ada").inner_text()
+        assert "60% (3/5)" in ada and "17% (1/6)" in ada  # recovery 3 of 5 cases; 1 of 6 deteriorated
+        assert "Fewer than 5 finished episodes" in table.locator("#row-clinician-k-lin").inner_text()
+        assert "Sam Lindqvist's team" in table.inner_text()
+        chart = page.locator("#outcome-chart")
+        assert chart.locator("rect").count() == 3 * 3 + 3  # three rows shown, three bars each, and the legend
+        assert axe_violations(page) == []
+        page.screenshot(path=str(FIGURES / "outcome-report.png"), full_page=True)
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Download CSV").click()
+        assert download.value.suggested_filename.startswith("outcomes-")
+        page.get_by_label("From").fill("2020-01-01")
+        page.get_by_label("To").fill("2020-01-31")
+        page.get_by_role("button", name="Show").click()
+        assert page.locator("#outcome-chart").count() == 0
+        assert "Fewer than 5" in page.locator("#row-all").inner_text()
+    finally:
+        page.context.close()
+        server.stop()

@@ -16,6 +16,7 @@ from services.scheduling.models import Appointment
 from shared.db import transaction
 from shared.events import catalog as events
 from shared.messaging.tables import OutboxMessage
+from tests.support.accessibility import axe_violations
 from tests.support.apps import staff_headers
 from tests.support.live import serve, signed_in_page
 
@@ -367,23 +368,6 @@ def test_booking_and_completing_with_the_keyboard_only(desk):
         assert s.scalars(select(Appointment.status)).all() == ["completed"]
 
 
-SERIOUS = ("serious", "critical")
-
-
-def _axe_violations(page) -> list[str]:
-    """axe-core's WCAG 2.1 A/AA rules on the page as it stands; serious and critical findings only (minor
-    and moderate ones are reported in the failure message of the test that finds a serious one)."""
-    from axe_playwright_python.sync_playwright import Axe
-
-    options = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
-    found = Axe().run(page, options=options).response["violations"]
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {', '.join(str(n['target']) for n in v['nodes'][:3])}"
-        for v in found
-        if v["impact"] in SERIOUS
-    ]
-
-
 def test_every_desk_page_passes_an_automated_accessibility_check(desk):
     """axe-core on each desk page, in the states a person meets: with appointments, with a form's errors, with
     a delivery problem and an unsubscribe to lift on the client page."""
@@ -429,12 +413,12 @@ def test_every_desk_page_passes_an_automated_accessibility_check(desk):
     found = {}
     for name, path in pages.items():
         page.goto(f"{server.url}{path}")
-        found[name] = _axe_violations(page)
+        found[name] = axe_violations(page)
     page.goto(f"{server.url}/desk/clients")
     page.get_by_role("button", name="Register").click()  # no name: the form comes back with its errors
     assert page.locator(".error").count() >= 1
-    found["clients, with errors"] = _axe_violations(page)
+    found["clients, with errors"] = axe_violations(page)
     assert {name: v for name, v in found.items() if v} == {}
     # The checker itself sees a serious fault: the same page with an unlabelled field and a button without a name.
     page.evaluate("document.querySelector('main').insertAdjacentHTML('beforeend', '<input><button></button>')")
-    assert {v.split(" ")[0] for v in _axe_violations(page)} >= {"label", "button-name"}
+    assert {v.split(" ")[0] for v in axe_violations(page)} >= {"label", "button-name"}
