@@ -132,12 +132,14 @@ def evaluate(
     history: list[Observation],
     *,
     expected_for: Callable[[int], Expected | None] | None = None,
-    plateau_after: int = 6,
+    plateau_after: int | None = None,
 ) -> list[Signal]:
     """All signals for the latest observation in ``history`` (oldest first; the first is the baseline).
-    ``expected_for(session_number)`` gives the expected course there (None: no off-track rule)."""
+    ``expected_for(session_number)`` gives the expected course there (None: no off-track rule);
+    ``plateau_after`` defaults to the measure's own ``plateau_after``."""
     if not history:
         return []
+    plateau_after = plateau_after or measure.plateau_after
     signals = risk_signals(measure, history[-1])
     expected = expected_for(len(history)) if expected_for else None  # the n-th questionnaire of the episode
     for found in (

@@ -97,3 +97,19 @@ def test_srs_has_no_reliable_change_and_no_change_class():
 
     assert classify(SRS, 30, 40) is None
     assert rules.deterioration_signal(SRS, hist(40, 20)) is None
+
+
+def test_plateau_length_is_the_measures_own_setting():
+    import dataclasses
+
+    flat = hist(15, 14, 16)
+    assert PHQ9.plateau_after == 6 and not [s for s in rules.evaluate(PHQ9, flat) if s.rule == "plateau"]
+    monthly = dataclasses.replace(PHQ9, plateau_after=3)
+    assert [s.rule for s in rules.evaluate(monthly, flat)] == ["plateau"]
+    import json
+
+    from marshmallow import ValidationError
+
+    shipped = json.loads((measures.HERE / "phq9.json").read_text())
+    with pytest.raises(ValidationError):
+        measures.load_definition({**shipped, "plateau_after": 1})  # a plateau needs at least two questionnaires

@@ -68,6 +68,9 @@ class _Definition(Schema):
     expected_course = fields.Dict(load_default=None, allow_none=True)  # default expected-response model
     alliance = fields.Dict(load_default=None, allow_none=True)  # e.g. {"cutoff": 36}: an alliance measure
     crisis_text = fields.String(load_default=None, allow_none=True)  # overrides the practice's after a risk answer
+    # A plateau alert: this many questionnaires in the episode without reliable change (a measure given weekly
+    # and one given monthly should not wait the same number of questionnaires).
+    plateau_after = fields.Integer(load_default=6, validate=validate.Range(min=2, max=52))
 
     @validates_schema
     def _consistent(self, data, **_):
@@ -125,6 +128,7 @@ class Measure:
     expected_course: dict | None = None
     alliance: dict | None = None
     crisis_text: str | None = None
+    plateau_after: int = 6
 
     @property
     def higher_is_worse(self) -> bool:
