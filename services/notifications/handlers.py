@@ -27,7 +27,8 @@ def _upsert_contact(session: Session, contact_id: str, **details) -> None:
     if existing is not None and is_stale(existing.version, details["version"]):
         return  # an older state of this person (a replay, a late copy): never let it win
     details["version"] = details["version"] or (existing.version if existing else None)
-    session.merge(Contact(id=contact_id, opted_out=existing.opted_out if existing else False, **details))
+    kept = {"opted_out": existing.opted_out, "opted_out_at": existing.opted_out_at} if existing else {}
+    session.merge(Contact(id=contact_id, **{"opted_out": False, **kept}, **details))
 
 
 def upsert_client(session: Session, event: Event) -> None:
@@ -200,6 +201,8 @@ def reminders_resumed(session: Session, event: Event, settings: NotificationsSet
         raise MissingDependency(f"contact:{event.data.client_id}")
     if not contact.opted_out:
         return
+    if contact.opted_out_at is not None and contact.opted_out_at > event.data.resumed_at:
+        return  # the client unsubscribed again after the desk's decision: the later wish stands
     contact.opted_out = False
     now = clock()
     for appt in scheduled.upcoming_appointments(session, contact.id, now):

@@ -31,6 +31,8 @@ class Contact(Base):
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False)
     channel: Mapped[str] = mapped_column(String(10), default="email")  # the client's preferred channel
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)  # unsubscribed from non-essential mail
+    # The latest unsubscribe: a lift the desk decided on before it (still in transit) does not undo it.
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     supervisor_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # clinicians only
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the newest directory event applied

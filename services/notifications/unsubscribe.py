@@ -33,8 +33,10 @@ def unsubscribe(token: str):
         return render_template("pages/unsubscribe.html", state="ask"), 200, HEADERS
     with transaction() as session:
         contact = session.get(Contact, claim["c"])
-        if contact is not None and not contact.opted_out:
-            contact.opted_out = True
+        if contact is not None:
+            # Announced at every use, even when already unsubscribed here: the desk may have lifted it since,
+            # and that lift may still be on its way to us (it is then ignored: see handlers.reminders_resumed).
+            contact.opted_out, contact.opted_out_at = True, utcnow()
             for delivery in session.scalars(
                 select(Delivery).where(
                     Delivery.recipient_id == contact.id,
@@ -46,7 +48,7 @@ def unsubscribe(token: str):
             emit(
                 session,
                 events.CLIENT_OPTED_OUT,
-                {"client_id": contact.id, "opted_out_at": utcnow()},
+                {"client_id": contact.id, "opted_out_at": contact.opted_out_at},
                 subject=contact.id,
             )
     return render_template("pages/unsubscribe.html", state="done"), 200, HEADERS
