@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from flask import current_app, g, request, url_for
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 from sqlalchemy import func, select
 
 from services.scheduling import appointments as appts
@@ -180,6 +180,8 @@ class ClientById(MethodView):
     @blp.response(200, s.ClientOut)
     def patch(self, changes, client_id):
         client = directory.get_or_404(session(), Client, client_id, lock=True)
+        if errors := directory.consent_regrant_errors(client, changes):
+            abort(422, message="Email consent was withdrawn before.", errors=errors)
         return directory.update_client(
             session(), client, changes, utcnow(), by=g.principal.subject, how="changed through the API"
         )

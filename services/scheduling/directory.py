@@ -149,14 +149,35 @@ def resolve_delivery_problem(session: Session, problem_id: str, by: str, note: s
     return problem
 
 
+def consent_regrant_errors(client: Client, changes: dict) -> dict:
+    """Email consent given again after it was withdrawn needs how the client confirmed it and why (field
+    errors, empty when none are needed or both are there). A first consent needs neither."""
+    regrant = changes.get("consent_email") is True and not client.consent_email and client.consent_email_at
+    if not regrant:
+        return {}
+    errors = {}
+    if changes.get("consent_confirmed") not in CONFIRMATIONS:
+        errors["consent_confirmed"] = ["Consent was withdrawn before: say how the client confirmed they want email."]
+    if len((changes.get("consent_reason") or "").strip()) < 3:
+        errors["consent_reason"] = ["Consent was withdrawn before: give the reason for giving it again."]
+    return errors
+
+
 def update_client(
     session: Session, client: Client, changes: dict, now: datetime, by: str = "unknown", how: str = "changed by staff"
 ) -> Client:
+    """Apply ``changes`` (``consent_confirmed`` and ``consent_reason`` go to the consent trail, not the client;
+    ``consent_regrant_errors`` must be empty)."""
+    confirmed, reason = changes.pop("consent_confirmed", None), changes.pop("consent_reason", None)
     if "clinician_id" in changes and changes["clinician_id"] != client.clinician_id:
         _check_clinician(session, changes["clinician_id"], new_client=True)
     if "consent_email" in changes and changes["consent_email"] != client.consent_email:
+        if consent_regrant_errors(client, {**changes, "consent_confirmed": confirmed, "consent_reason": reason}):
+            raise RuleViolation("Email consent given again needs how the client confirmed it and why.")
         client.consent_email_at = now  # when consent was given or withdrawn
-        _consent_changed(session, client, "email", changes["consent_email"], now, by, how)
+        if changes["consent_email"] and confirmed:
+            how = CONFIRMATIONS[confirmed]
+        _consent_changed(session, client, "email", changes["consent_email"], now, by, how, reason and reason.strip())
     for key, value in changes.items():
         setattr(client, key, value)
     client.version += 1

@@ -180,19 +180,27 @@ def client(client_id):
             "preferred_channel": form.get("preferred_channel") or "email",
             "consent_email": form.get("consent_email") == "on",
         }
-        errors = ClientPatch().validate(data)
+        extra = {k: form[k].strip() for k in ("consent_confirmed", "consent_reason") if form.get(k, "").strip()}
+        errors = ClientPatch().validate({**data, **extra})
         if not errors and data["consent_email"] and not data["email"]:
             errors = {"consent_email": ["Consent to email needs an email address."]}
         if not errors:
             with transaction() as session:
                 found = directory.get_or_404(session, Client, client_id)
                 changes = {k: v for k, v in ClientPatch().load(data).items() if getattr(found, k) != v}
-                if changes:
+                errors = directory.consent_regrant_errors(found, {**changes, **extra})
+                if changes and not errors:
                     directory.update_client(
-                        session, found, changes, utcnow(), by=g.principal.subject, how="changed at the desk"
+                        session,
+                        found,
+                        {**changes, **extra},
+                        utcnow(),
+                        by=g.principal.subject,
+                        how="changed at the desk",
                     )
-            flash("Saved." if changes else "Nothing changed.", "ok")
-            return redirect(url_for("desk.client", client_id=client_id), code=303)
+            if not errors:
+                flash("Saved." if changes else "Nothing changed.", "ok")
+                return redirect(url_for("desk.client", client_id=client_id), code=303)
     now = utcnow()
     with transaction() as session:
         found = directory.get_or_404(session, Client, client_id)

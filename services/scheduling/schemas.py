@@ -96,6 +96,16 @@ class ClientPatch(Schema):
     preferred_channel = fields.String(validate=validate.OneOf(["email", "sms", "phone"]))
     timezone = _tz()
     consent_email = fields.Boolean()
+    consent_confirmed = fields.String(
+        validate=validate.OneOf(["in_person", "phone", "writing"]),
+        metadata={
+            "description": "How the client confirmed: needed to give email consent again after it was withdrawn."
+        },
+    )
+    consent_reason = fields.String(
+        validate=validate.Length(min=3, max=300),
+        metadata={"description": "Why: needed to give email consent again after it was withdrawn."},
+    )
     clinician_id = fields.String(allow_none=True)
     status = fields.String(
         validate=validate.OneOf([ClientStatus.ACTIVE]), metadata={"description": "Readmit a client."}

@@ -305,6 +305,23 @@ def test_the_client_page_shows_everything_and_resolves_a_delivery_problem(desk):
     assert "Reason: Asked at reception for reminders again" in trail
     assert page.locator("#resume-reminders").count() == 0
 
+    # Email consent withdrawn at the desk, then given again: the form asks how the client confirmed it and why.
+    consent = page.get_by_label("The client agrees to receive questionnaires by email")
+    consent.uncheck()
+    page.get_by_role("button", name="Save").click()
+    assert page.locator("#consent").inner_text().startswith("not given (withdrawn")
+    page.get_by_label("The client agrees to receive questionnaires by email").check()
+    page.get_by_role("button", name="Save").click()
+    assert "say how the client confirmed" in page.locator("#regrant").inner_text()
+    assert page.locator("#consent").inner_text().startswith("not given")  # nothing was saved
+    page.locator("#regrant").get_by_label("In person").check()
+    page.locator("#regrant").get_by_label("Reason").fill("Asked for questionnaires again at reception")
+    page.get_by_role("button", name="Save").click()
+    assert page.locator("#consent").inner_text().startswith("given (given")
+    trail = page.locator("#consent-trail li").last.inner_text()
+    assert "questionnaires by email given, client confirmed in person" in trail
+    assert "Reason: Asked for questionnaires again at reception" in trail
+
 
 def test_client_search_shows_results_as_you_type_and_without_javascript(desk, browser):
     page, server, runtime = desk

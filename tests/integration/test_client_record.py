@@ -168,6 +168,17 @@ def test_consent_changes_made_at_the_desk_join_the_trail(desk):
         (True, "changed through the API"),
         (False, "changed through the API"),
     ]
+    # Given again after it was withdrawn: only with how the client confirmed it and why.
+    again = desk.client.patch(f"/api/clients/{jo}", json={"consent_email": True}, headers=desk.headers())
+    assert again.status_code == 422 and set(again.json["errors"]) == {"consent_confirmed", "consent_reason"}
+    with desk.runtime.sessions() as s:
+        assert s.get(Client, jo).consent_email is False
+    body = {"consent_email": True, "consent_confirmed": "writing", "consent_reason": "Signed the consent form"}
+    assert desk.client.patch(f"/api/clients/{jo}", json=body, headers=desk.headers()).status_code == 200
+    with desk.runtime.sessions() as s:
+        last = s.scalars(select(ConsentChange).order_by(ConsentChange.at.desc(), ConsentChange.id)).first()
+        assert (last.given, last.how, last.reason) == (True, "client confirmed in writing", "Signed the consent form")
+        assert s.get(Client, jo).consent_email is True
 
 
 def test_questionnaire_state_words():
