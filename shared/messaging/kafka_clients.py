@@ -7,9 +7,11 @@ service's settings; every client made here then carries it.
 
 from __future__ import annotations
 
+import time
+
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import NodeNotReadyError, NotControllerError, TopicAlreadyExistsError, UnknownBrokerIdError
 
 _security: dict = {}
 
@@ -82,24 +84,32 @@ def ensure_topics(
     min_insync: int = 1,
     compacted: bool = False,
 ) -> None:
-    """Create the topics that do not exist yet (existing ones are left as they are)."""
+    """Create the topics that do not exist yet (existing ones are left as they are). A cluster that has just
+    started may name a controller its metadata does not list yet: that is retried for up to 60 s."""
     configs = {"min.insync.replicas": str(min_insync)}
     if compacted:  # the latest record per key is kept for ever: a state snapshot, not a history
         configs["cleanup.policy"] = "compact"
-    admin = KafkaAdminClient(
-        **_security, bootstrap_servers=bootstrap, client_id="attune-admin", request_timeout_ms=30_000
-    )
-    try:
-        existing = set(admin.list_topics())
-        new = [
-            NewTopic(name=t, num_partitions=partitions, replication_factor=replication, topic_configs=configs)
-            for t in topics
-            if t not in existing
-        ]
-        if new:
-            try:
-                admin.create_topics(new, timeout_ms=30_000)
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        admin.close()
+    deadline = time.monotonic() + 60
+    while True:
+        admin = KafkaAdminClient(
+            **_security, bootstrap_servers=bootstrap, client_id="attune-admin", request_timeout_ms=30_000
+        )
+        try:
+            existing = set(admin.list_topics())
+            new = [
+                NewTopic(name=t, num_partitions=partitions, replication_factor=replication, topic_configs=configs)
+                for t in topics
+                if t not in existing
+            ]
+            if new:
+                try:
+                    admin.create_topics(new, timeout_ms=30_000)
+                except TopicAlreadyExistsError:
+                    pass
+            return
+        except (UnknownBrokerIdError, NodeNotReadyError, NotControllerError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+        finally:
+            admin.close()
