@@ -8,7 +8,7 @@ import json
 from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from services.feedback import alerts, measures, queries
@@ -21,6 +21,7 @@ from services.feedback.schemas import (
     PlanSchema,
     ProgressOut,
     QuestionnaireStatusOut,
+    ReportQuery,
     ResolveIn,
     ResponseOut,
 )
@@ -238,26 +239,6 @@ class BreakGlass(MethodView):
         return queries.open_break_glass(session, current_viewer(session), client_id, data["reason"], utcnow(), hours)
 
 
-class ReportQuery(Schema):
-    start = fields.Date(load_default=None, metadata={"description": "first day (UTC); default: 90 days ago"})
-    end = fields.Date(load_default=None, metadata={"description": "last day, inclusive (UTC); default: today"})
-    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
-
-    @validates_schema
-    def _in_order(self, data, **_):
-        if data.get("start") and data.get("end") and data["start"] > data["end"]:
-            raise ValidationError("The first day must not be after the last.", "start")
-
-
-def report_period(args) -> tuple:
-    """``[start, end)`` as UTC datetimes from the query's inclusive dates."""
-    from datetime import UTC, datetime, time, timedelta
-
-    end = args.get("end") or utcnow().date()
-    start = args.get("start") or end - timedelta(days=90)
-    return datetime.combine(start, time(0), UTC), datetime.combine(end + timedelta(days=1), time(0), UTC)
-
-
 @blp.route("/reports/outcomes")
 @unit_of_work
 @blp.arguments(ReportQuery, location="query")
@@ -272,7 +253,7 @@ def outcome_report(args):
     from services.feedback.viewer import report_scope
 
     session = current_session()
-    start, end = report_period(args)
+    start, end = reports.period(args)
     minimum = settings_of(current_app).report_min_episodes
     rows = reports.outcome_report(session, start, end, report_scope(session), minimum)
     if args["format"] == "csv":

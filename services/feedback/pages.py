@@ -96,12 +96,12 @@ def reports():
     """Outcome report for supervisors (their team) and admins (the practice): a chart and a table of the
     NHS Talking Therapies rates for episodes that ended in the period, with a CSV of the same rows."""
     from services.feedback import reports as outcome_reports
-    from services.feedback.api import ReportQuery, report_period
+    from services.feedback.schemas import ReportQuery
     from services.feedback.viewer import report_scope
 
     errors = ReportQuery().validate(request.args)
     args = {} if errors else ReportQuery().load(request.args)
-    start, end = report_period(args)
+    start, end = outcome_reports.period(args)
     minimum = settings_of(current_app).report_min_episodes
     with transaction() as session:
         rows = outcome_reports.outcome_report(session, start, end, report_scope(session), minimum)

@@ -66,6 +66,17 @@ def episode_scores(session: Session, start: datetime, end: datetime, clinicians:
     return found
 
 
+def period(args: dict) -> tuple[datetime, datetime]:
+    """``[start, end)`` as UTC datetimes from a ``ReportQuery``'s inclusive dates (default: the last 90 days)."""
+    from datetime import UTC, time, timedelta
+
+    from shared.db import utcnow
+
+    end = args.get("end") or utcnow().date()
+    start = args.get("start") or end - timedelta(days=90)
+    return datetime.combine(start, time(0), UTC), datetime.combine(end + timedelta(days=1), time(0), UTC)
+
+
 def outcome_report(
     session: Session, start: datetime, end: datetime, clinicians: frozenset | None, min_episodes: int
 ) -> list[GroupReport]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.feedback import measures
 
@@ -114,3 +114,14 @@ class BreakGlassOut(Schema):
     reason = fields.String()
     granted_at = fields.AwareDateTime()
     expires_at = fields.AwareDateTime()
+
+
+class ReportQuery(Schema):
+    start = fields.Date(load_default=None, metadata={"description": "first day (UTC); default: 90 days ago"})
+    end = fields.Date(load_default=None, metadata={"description": "last day, inclusive (UTC); default: today"})
+    format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
+
+    @validates_schema
+    def _in_order(self, data, **_):
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise ValidationError("The first day must not be after the last.", "start")

@@ -15,34 +15,32 @@ def _ours(session: Session, client_id: str) -> bool:
     return session.get(Client, client_id) is not None
 
 
-def record_message(session: Session, event: Event) -> None:
+def record_message(session: Session, event: Event) -> bool:
     """One row per delivery; a later outcome (a retry that succeeded) replaces an earlier one, never the
-    reverse, so a replayed old event cannot turn "sent" back into "failed"."""
+    reverse, so a replayed old event cannot turn "sent" back into "failed". False when the message was not
+    to one of this directory's clients (alerts to therapists and on-call are not the desk's to chase)."""
     d = event.data
     if d.recipient_kind != "client" or not _ours(session, d.recipient_id):
-        return  # alerts to therapists and the on-call address are not the front desk's to chase
+        return False
     row = session.get(ClientMessage, d.delivery_id)
-    if row is not None and row.at > d.at:
-        return
-    session.merge(
-        ClientMessage(
-            id=d.delivery_id,
-            client_id=d.recipient_id,
-            template=d.template,
-            source_event_id=d.source_event_id,
-            outcome=OUTCOMES[event.name],
-            at=d.at,
-            reason=d.error_class,
+    if row is None or row.at <= d.at:
+        session.merge(
+            ClientMessage(
+                id=d.delivery_id,
+                client_id=d.recipient_id,
+                template=d.template,
+                source_event_id=d.source_event_id,
+                outcome=OUTCOMES[event.name],
+                at=d.at,
+                reason=d.error_class,
+            )
         )
-    )
+    return True
 
 
 def record_delivery_problem(session: Session, event: Event) -> None:
-    record_message(session, event)
     d = event.data
-    if d.recipient_kind != "client" or not _ours(session, d.recipient_id):
-        return
-    if session.get(DeliveryProblem, d.delivery_id) is None:
+    if record_message(session, event) and session.get(DeliveryProblem, d.delivery_id) is None:
         session.add(
             DeliveryProblem(
                 id=d.delivery_id, client_id=d.recipient_id, template=d.template, error=d.error_class, failed_at=d.at
