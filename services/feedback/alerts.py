@@ -49,6 +49,7 @@ def apply_signal(
             severity=signal.severity,
             explanation=signal.explanation,
             assignment_id=assignment_id,
+            course_model=signal.model,
             opened_at=now,
             updated_at=now,
         )
@@ -58,6 +59,7 @@ def apply_signal(
         return alert, "raised"
     current.explanation = signal.explanation
     current.assignment_id = assignment_id
+    current.course_model = signal.model or current.course_model
     current.updated_at = now
     if Severity(signal.severity).rank > Severity(current.severity).rank or signal.rule == "risk_item":
         previous = current.severity

@@ -148,8 +148,29 @@ class Alert(Base):
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # unacknowledged in time
     # Set when the notice to the therapist could not be delivered (shown on the dashboard).
     therapist_unreached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The expected-course model the scores were judged against (published default, reliable-change rule only,
+    # or the practice's fitted curves and their version), so an alert can be re-examined after a refit.
+    course_model: Mapped[str | None] = mapped_column(String(160), nullable=True)
 
     __table_args__ = (Index("ix_alerts_client_rule_status", "client_id", "rule", "status"),)
+
+
+class CourseModel(Base):
+    """A practice-fitted expected course for one measure (``flask fit-curves``): versioned, never changed
+    once stored; the newest version of a measure is the one in use."""
+
+    __tablename__ = "course_models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    measure: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    fitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    episodes: Mapped[int] = mapped_column(Integer)  # finished episodes the fit saw
+    percentile: Mapped[float] = mapped_column(Float)  # the failure boundary's residual percentile
+    # {questionnaire number: [intercept, slope, margin, episodes, rmse]}
+    sessions: Mapped[dict] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_course_models_measure_version", "measure", "version", unique=True),)
 
 
 class MeasurementPlan(Base):

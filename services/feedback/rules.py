@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.feedback.change import in_clinical_range, reliable_change_points, worsening
@@ -27,6 +27,7 @@ class Signal:
     severity: str
     measure: str
     explanation: str
+    model: str | None = None  # the expected-course model in force (see trajectories.ExpectedCourse.label)
 
 
 def _fmt(x: float) -> str:
@@ -152,7 +153,8 @@ def evaluate(
             signals.append(found)
     if any(s.rule == "reliable_deterioration" for s in signals):  # one alarm for one problem
         signals = [s for s in signals if s.rule not in ("off_track", "plateau")]
-    return signals
+    model = getattr(expected_for, "label", None)  # a risk answer is judged against no course
+    return [s if s.rule == "risk_item" or model is None else replace(s, model=model) for s in signals]
 
 
 STATUSES = ("risk", "off_track", "watch", "on_track", "not_in_clinical_range", "no_data")

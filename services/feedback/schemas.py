@@ -16,6 +16,9 @@ class AlertOut(Schema):
     severity = fields.String()
     status = fields.String()
     explanation = fields.String()
+    course_model = fields.String(
+        allow_none=True, metadata={"description": "The expected-course model the scores were judged against"}
+    )
     opened_at = fields.AwareDateTime()
     acknowledged_at = fields.AwareDateTime(allow_none=True)
     acknowledged_by_clinician = fields.String(allow_none=True, metadata={"description": "A clinician id"})

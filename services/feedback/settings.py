@@ -43,6 +43,8 @@ class FeedbackSettings(CommonSettings):
     supervisors_see_practice: bool = False
     break_glass_hours: float = 4.0
     report_min_episodes: int = 5  # small numbers are suppressed so that a report never points at a client
+    # fit-curves: fewer finished episodes than this (in all, and at a questionnaire number) keep the default
+    curve_min_episodes: int = 30
 
     @property
     def questionnaire_base_url(self) -> str:
@@ -76,6 +78,8 @@ class FeedbackSettings(CommonSettings):
             values["break_glass_hours"] = float(env["BREAK_GLASS_HOURS"])
         if env.get("REPORT_MIN_EPISODES"):
             values["report_min_episodes"] = max(1, int(env["REPORT_MIN_EPISODES"]))
+        if env.get("FEEDBACK_CURVE_MIN_EPISODES"):
+            values["curve_min_episodes"] = max(2, int(env["FEEDBACK_CURVE_MIN_EPISODES"]))
         if env.get("FEEDBACK_MEASURES_DIR"):
             values["measures_dir"] = env["FEEDBACK_MEASURES_DIR"]
         return values

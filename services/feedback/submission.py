@@ -8,11 +8,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.feedback import alerts, measures, rules, scoring, trajectories
-from services.feedback.models import Assignment, ClientRecord, Response
+from services.feedback import alerts, curves, measures, rules, scoring
+from services.feedback.models import Assignment, Response
 from shared.events import catalog as events
 from shared.messaging.outbox import emit
-from shared.statuses import ClientStatus, Severity
+from shared.statuses import Severity
 
 
 @dataclass
@@ -63,36 +63,10 @@ def history(session: Session, client_id: str, episode_id: str | None, measure_id
     return out
 
 
-def completed_episodes(session: Session, measure_id: str) -> list[dict[int, float]]:
-    """Every finished episode's scores on ``measure_id`` as {n-th questionnaire: total} (the practice's history).
-    An episode is finished when it is no longer any active client's current episode."""
-    current = select(ClientRecord.episode_id).where(
-        ClientRecord.status == ClientStatus.ACTIVE, ClientRecord.episode_id.is_not(None)
-    )
-    rows = session.execute(
-        select(Response.episode_id, Response.total)
-        .where(Response.measure == measure_id, Response.episode_id.is_not(None), Response.episode_id.not_in(current))
-        .order_by(Response.episode_id, Response.completed_at)
-    ).all()
-    episodes: dict[str, dict[int, float]] = {}
-    for episode_id, total in rows:
-        scores = episodes.setdefault(episode_id, {})
-        scores[len(scores) + 1] = total
-    return list(episodes.values())
-
-
 def expected_course(session: Session, m, intake: float):
-    """The expected score at the n-th questionnaire: the practice's curves when it has enough similar episodes,
-    else the measure's default model (see trajectories.py). The practice history is loaded only if needed."""
-    past: list | None = None
-
-    def expected_for(n: int):
-        nonlocal past
-        if past is None:
-            past = completed_episodes(session, m.id)
-        return trajectories.expected_at(m.expected_course, past, intake, n, m.higher_is_worse)
-
-    return expected_for
+    """The expected score at the n-th questionnaire: the practice's fitted curves where they cover it, else the
+    measure's published default (see trajectories.py and curves.py)."""
+    return curves.expected_course(session, m, intake)
 
 
 def record(

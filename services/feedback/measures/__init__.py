@@ -65,7 +65,9 @@ class _Definition(Schema):
     loinc = fields.Dict(load_default=dict)
     licence = fields.String(required=True)
     sources = fields.List(fields.String(), required=True, validate=validate.Length(min=1))
-    expected_course = fields.Dict(load_default=None, allow_none=True)  # default expected-response model
+    # The published default expected course (see trajectories.py): {"model": "quadratic_weeks", b0, b1, b2,
+    # citation, source, derivation}, or {"model": "none", "source": why there is none}.
+    expected_course = fields.Dict(load_default=None, allow_none=True)
     alliance = fields.Dict(load_default=None, allow_none=True)  # e.g. {"cutoff": 36}: an alliance measure
     crisis_text = fields.String(load_default=None, allow_none=True)  # overrides the practice's after a risk answer
     # A plateau alert: this many questionnaires in the episode without reliable change (a measure given weekly
@@ -96,8 +98,13 @@ class _Definition(Schema):
         if rc is not None and "points" not in rc and not {"sd", "reliability"} <= set(rc):
             raise ValidationError("Give points, or sd and reliability.", "reliable_change")
         course = data.get("expected_course")
-        if course is not None and not {"rate", "residual_sd", "source"} <= set(course):
-            raise ValidationError("Give rate, residual_sd and source.", "expected_course")
+        if course is not None:
+            needs = {"quadratic_weeks": {"b0", "b1", "b2", "citation", "source", "derivation"}, "none": {"source"}}
+            model = course.get("model")
+            if model not in needs:
+                raise ValidationError("model is quadratic_weeks or none.", "expected_course")
+            if not needs[model] <= set(course):
+                raise ValidationError(f"Give {', '.join(sorted(needs[model]))}.", "expected_course")
 
     @post_load
     def _make(self, data, **_):
