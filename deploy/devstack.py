@@ -36,7 +36,7 @@ def seed_once() -> dict | None:
     with transaction(runtime.sessions) as session:
         if session.scalar(select(Clinician.id).limit(1)):
             return None
-        ids = seed_demo(session)
+        ids = seed_demo(session, runtime.settings.link_key)
         # One session that has just finished, so the walkthrough starts with a questionnaire in the mail sink:
         # the latest hour before now that the demo calendar leaves free (the demo day has other sessions).
         now = utcnow()
@@ -49,7 +49,7 @@ def seed_once() -> dict | None:
                 override_reason="demo: a session that has just ended",
             )
             try:
-                walk_in = appts.book(session, request, now, by="demo")
+                walk_in = appts.book(session, request, now, by="demo", link_key=runtime.settings.link_key)
                 break
             except appts.BookingConflict:
                 continue

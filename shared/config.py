@@ -145,7 +145,7 @@ class CommonSettings:
     testing: bool = False
 
     SERVICE: ClassVar[str] = ""  # set by each service's subclass
-    USES_LINK_KEY: ClassVar[bool] = False  # feedback seals questionnaire links, notifications opens them
+    USES_LINK_KEY: ClassVar[bool] = False  # feedback and scheduling seal links for the bus, notifications opens them
 
     def __post_init__(self):
         if self.environment == "production":

@@ -1,7 +1,7 @@
-"""Bearer links sealed for the bus: a questionnaire link is a working credential, so on Kafka (and in the
-dead-letter topic, and in any consumer's logs) it travels encrypted with ``ATTUNE_LINK_KEY`` (Fernet:
-AES-128-CBC + HMAC-SHA256, from ``cryptography``), a key that only feedback (which makes the link) and
-notifications (which emails it) are given."""
+"""Bearer links sealed for the bus: a questionnaire link and a session's video link are working credentials,
+so on Kafka (and in the dead-letter topic, and in any consumer's logs) they travel encrypted with
+``ATTUNE_LINK_KEY`` (Fernet: AES-128-CBC + HMAC-SHA256, from ``cryptography``), a key that only the services
+that make the links (feedback, scheduling) and the one that sends them (notifications) are given."""
 
 from __future__ import annotations
 

@@ -19,10 +19,11 @@ def create_app(settings: NotificationsSettings | None = None, runtime: Runtime |
     runtime = runtime or Runtime.build(settings)
     app = make_flask(runtime, __name__, policy.POLICY)
 
-    from services.notifications import api, pages, unsubscribe
+    from services.notifications import api, pages, sms_webhooks, unsubscribe
 
     ProblemApi(app).register_blueprint(api.blp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(unsubscribe.bp)
+    app.register_blueprint(sms_webhooks.bp)
     limit_public_links(app, unsubscribe.bp)
     return app

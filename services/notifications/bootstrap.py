@@ -7,6 +7,7 @@ from services.notifications import handlers
 from services.notifications.deliveries import Dispatcher
 from services.notifications.metrics import notifications_state
 from services.notifications.settings import NotificationsSettings
+from services.notifications.sms_channel import SmsChannel
 from services.notifications.smtp_channel import SmtpChannel
 from shared.db import utcnow
 from shared.events import catalog as events
@@ -23,6 +24,7 @@ HANDLERS = {
     events.CLINICIAN_UPDATED: handlers.upsert_clinician,
     events.APPOINTMENT_BOOKED: handlers.appointment_booked,
     events.APPOINTMENT_RESCHEDULED: handlers.appointment_rescheduled,
+    events.APPOINTMENT_DETAILS_CHANGED: handlers.appointment_details_changed,
     events.APPOINTMENT_CANCELLED: handlers.appointment_cancelled,
     events.APPOINTMENT_CHECKED_IN: handlers.appointment_checked_in,
     events.APPOINTMENT_NO_SHOW: handlers.appointment_no_show,
@@ -35,8 +37,8 @@ HANDLERS = {
 }
 
 
-def dispatcher(settings: NotificationsSettings, runtime: Runtime, channel=None) -> Dispatcher:
-    return Dispatcher(runtime.sessions, channel or SmtpChannel(settings), settings)
+def dispatcher(settings: NotificationsSettings, runtime: Runtime, channel=None, sms=None) -> Dispatcher:
+    return Dispatcher(runtime.sessions, channel or SmtpChannel(settings), settings, sms=sms or SmsChannel(settings))
 
 
 def bootstrap(settings: NotificationsSettings, runtime: Runtime, clock=utcnow, channel=None) -> Wiring:

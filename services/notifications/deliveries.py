@@ -23,10 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifications import kinds
 from services.notifications.kinds import kind_of
-from services.notifications.messages import render
+from services.notifications.messages import render, render_text
 from services.notifications.models import AppointmentRecord, Contact, Delivery, QuestionnaireRecord
-from services.notifications.rules import SendTimeFacts
+from services.notifications.rules import Route, SendTimeFacts, client_route
 from services.notifications.settings import NotificationsSettings
+from services.notifications.sms_channel import SmsChannel
 from services.notifications.smtp_channel import OperationalSendError, PermanentSendError, TransientSendError
 from shared import logs, metrics
 from shared.db import utcnow
@@ -49,9 +50,11 @@ def enqueue(
     due_at: datetime | None = None,
     key: str | None = None,
     schedule_key: str | None = None,
+    channel: str = "email",
 ) -> Delivery:
     """Add a delivery of ``template`` to ``recipient`` because of ``source`` (once: the key, by default the
-    source event, template and recipient, makes a redelivered event add nothing)."""
+    source event, template and recipient, makes a redelivered event add nothing). ``channel``: ``sms`` sends a
+    text to the recipient's mobile number."""
     key = key or f"{source.id}:{template}:{recipient.id}"
     existing = session.scalar(select(Delivery).where(Delivery.idempotency_key == key))
     if existing is not None:
@@ -61,7 +64,8 @@ def enqueue(
         template=template,
         recipient_kind=recipient.kind,
         recipient_id=recipient.id,
-        to_address=recipient.email,
+        channel=channel,
+        to_address=recipient.phone if channel == "sms" else recipient.email,
         context=context,
         source_event_id=source.id,
         subject_id=source.subject,
@@ -94,18 +98,62 @@ def cancel(session: Session, delivery: Delivery, reason: str) -> None:
     emit(session, events.NOTIFICATION_CANCELLED, outcome(delivery, utcnow(), reason[:80]), subject=delivery.subject_id)
 
 
-def withhold(session: Session, template: str, recipient: Contact, source: Event, reason: str) -> None:
-    """A message that is not even queued (e.g. no consent to email): no ledger row, but the same
-    ``notification.cancelled`` event, under an id derived from the enqueue key so a replay says it once."""
+def _never_queued(kind: str, template: str, recipient: Contact, source: Event, reason: str) -> dict:
+    """The outcome event of a message that got no ledger row, under an id derived from the enqueue key (and
+    ``kind``) so a replayed event reports it once."""
     row = SimpleNamespace(
-        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"attune:withheld:{source.id}:{template}:{recipient.id}")),
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"attune:{kind}:{source.id}:{template}:{recipient.id}")),
         template=template,
         recipient_kind=recipient.kind,
         recipient_id=recipient.id,
         source_event_id=source.id,
         context={},
     )
-    emit(session, events.NOTIFICATION_CANCELLED, outcome(row, utcnow(), reason[:80]), subject=source.subject)
+    return outcome(row, utcnow(), reason[:80])
+
+
+def withhold(session: Session, template: str, recipient: Contact, source: Event, reason: str) -> None:
+    """A message that is not even queued (e.g. no consent to email): ``notification.cancelled``, the client's
+    own choice, shown in the desk's message log."""
+    data = _never_queued("withheld", template, recipient, source, reason)
+    emit(session, events.NOTIFICATION_CANCELLED, data, subject=source.subject)
+
+
+def not_reached(session: Session, template: str, recipient: Contact, source: Event, reason: str) -> None:
+    """A client message that cannot go by the client's preferred channel (no number, no consent to texts, a
+    preference for calls): never silence. ``notification.failed`` puts it on the front desk's list of
+    delivery problems."""
+    data = _never_queued("unreached", template, recipient, source, reason)
+    emit(session, events.NOTIFICATION_FAILED, data, subject=source.subject)
+    log.info("delivery.not_reached", template=template, reason=reason)
+
+
+def route(contact: Contact, settings: NotificationsSettings, *, needs_email_consent: bool) -> Route:
+    return client_route(
+        preferred=contact.channel or "email",
+        active=contact.active,
+        email=contact.email,
+        consent_email=contact.consent_email,
+        phone=contact.phone,
+        consent_sms=contact.consent_sms,
+        sms_enabled=settings.sms_enabled,
+        needs_email_consent=needs_email_consent,
+    )
+
+
+def text_status(session: Session, provider_ref: str, status: str, error_code: str | None, now: datetime) -> None:
+    """A delivery report for a text message. ``failed`` or ``undelivered`` after the provider accepted it
+    turns the delivery failed and tells the front desk (``notification.failed``), once however often the
+    report comes; ``delivered`` is logged."""
+    row = session.scalar(select(Delivery).where(Delivery.provider_ref == provider_ref).with_for_update())
+    if row is None:
+        log.warning("sms.status_for_unknown_message", status=status)
+        return
+    if status in ("failed", "undelivered") and row.status == DeliveryStatus.SENT:
+        row.status = DeliveryStatus.FAILED
+        row.last_error = f"text {status} (provider error {error_code or 'none'})"
+        emit(session, events.NOTIFICATION_FAILED, outcome(row, now, row.last_error[:80]), subject=row.subject_id)
+    log.info("sms.status", delivery_id=row.id, status=status, error_code=error_code)
 
 
 def backups_for(session: Session, clinician: Contact, settings: NotificationsSettings) -> list[Contact]:
@@ -143,6 +191,9 @@ def send_time_facts(session: Session, delivery: Delivery, now: datetime) -> Send
         client_email=client.email if client else None,
         consent_email=client.consent_email if client else None,
         channel=client.channel if client else None,
+        delivery_channel=delivery.channel or "email",
+        client_phone=client.phone if client else None,
+        consent_sms=client.consent_sms if client else None,
         appointment_status=appt.status if appt else None,
         appointment_starts_at=appt.starts_at if appt else None,
         questionnaire_status=questionnaire.status if questionnaire else None,
@@ -152,9 +203,10 @@ def send_time_facts(session: Session, delivery: Delivery, now: datetime) -> Send
 def _current_address(session: Session, delivery: Delivery) -> str | None:
     """A client's corrected address, when it differs from the one the message was queued for."""
     contact = session.get(Contact, delivery.recipient_id)
-    if contact is not None and contact.kind == "client" and contact.email and contact.email != delivery.to_address:
-        return contact.email
-    return None
+    if contact is None or contact.kind != "client":
+        return None
+    current = contact.phone if delivery.channel == "sms" else contact.email
+    return current if current and current != delivery.to_address else None
 
 
 def still_wanted(session: Session, delivery: Delivery, now: datetime) -> str | None:
@@ -181,8 +233,11 @@ class Dispatcher:
         settings: NotificationsSettings,
         lease: timedelta = timedelta(minutes=2),
         batch: int = 50,
+        sms=None,
     ):
+        """``channel`` sends email; ``sms`` (an ``SmsChannel``) sends text messages."""
         self.sessions, self.channel, self.settings = sessions, channel, settings
+        self.sms = sms or SmsChannel(settings)
         self.lease, self.batch = lease, batch
         self._last_send = 0.0
 
@@ -260,14 +315,19 @@ class Dispatcher:
             if delivery is None:
                 continue
             attempted += 1
+            texting = delivery.channel == "sms"
             try:
-                message = render(delivery, self.settings)
+                message = render_text(delivery, self.settings) if texting else render(delivery, self.settings)
             except Exception as exc:  # noqa: BLE001 - a template that cannot render never will: fail and report
                 self._finish(delivery, DeliveryStatus.FAILED, f"could not render: {type(exc).__name__}")
                 continue
             self._throttle(stop)
+            provider_ref = None
             try:
-                self.channel.send(message)
+                if texting:
+                    provider_ref = self.sms.send(delivery.to_address, message)
+                else:
+                    self.channel.send(message)
             except OperationalSendError as exc:
                 metrics.SMTP_OPERATIONAL_FAULTS.inc()
                 log.error("delivery.smtp_refused_us", delivery_id=delivery.id, error=str(exc))
@@ -277,7 +337,7 @@ class Dispatcher:
             except PermanentSendError as exc:
                 self._finish(delivery, DeliveryStatus.FAILED, str(exc))
             else:
-                self._finish(delivery, DeliveryStatus.SENT, None)
+                self._finish(delivery, DeliveryStatus.SENT, None, provider_ref)
         return attempted
 
     def _throttle(self, stop: threading.Event | None = None) -> None:
@@ -341,11 +401,12 @@ class Dispatcher:
             )
         log.error("delivery.therapist_unreached", delivery_id=row.id)
 
-    def _finish(self, delivery: Delivery, status: str, error: str | None) -> None:
+    def _finish(self, delivery: Delivery, status: str, error: str | None, provider_ref: str | None = None) -> None:
         now = utcnow()
         with self.sessions() as session, session.begin():
             row = session.get(Delivery, delivery.id)
             row.status, row.last_error = status, (error or None) and error[:300]
+            row.provider_ref = provider_ref or row.provider_ref
             if status == DeliveryStatus.SENT:
                 row.sent_at = now
                 _observe_alert_latency(row, now)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from services.notifications import deliveries, kinds, scheduled
+from services.notifications import deliveries, kinds, rules, scheduled
 from services.notifications.models import Contact, QuestionnaireRecord
 from services.notifications.settings import NotificationsSettings
 from shared import logs
@@ -27,12 +27,28 @@ def _upsert_contact(session: Session, contact_id: str, **details) -> None:
     if existing is not None and is_stale(existing.version, details["version"]):
         return  # an older state of this person (a replay, a late copy): never let it win
     details["version"] = details["version"] or (existing.version if existing else None)
-    kept = {"opted_out": existing.opted_out, "opted_out_at": existing.opted_out_at} if existing else {}
+    kept = (
+        {
+            "opted_out": existing.opted_out,
+            "opted_out_at": existing.opted_out_at,
+            "sms_stopped_at": existing.sms_stopped_at,
+        }
+        if existing
+        else {}
+    )
     session.merge(Contact(id=contact_id, **{"opted_out": False, **kept}, **details))
+
+
+def _texts_allowed(session: Session, d) -> bool:
+    """Consent to texts as the event says, unless the client replied STOP after that consent was recorded."""
+    existing = session.get(Contact, d.client_id)
+    stopped = existing.sms_stopped_at if existing else None
+    return d.consent_sms and not (stopped and (d.consent_sms_at is None or d.consent_sms_at <= stopped))
 
 
 def upsert_client(session: Session, event: Event) -> None:
     d = event.data
+    texts = _texts_allowed(session, d)
     _upsert_contact(
         session,
         d.client_id,
@@ -42,6 +58,8 @@ def upsert_client(session: Session, event: Event) -> None:
         timezone=d.timezone,
         channel=d.preferred_channel,
         consent_email=d.consent_email,
+        phone=d.phone,
+        consent_sms=texts,
         active=d.status == ClientStatus.ACTIVE,
         version=d.version,
     )
@@ -79,16 +97,13 @@ def invite_to_questionnaire(session: Session, event: Event, settings: Notificati
     contact = session.get(Contact, d.client_id)
     if contact is None:  # its event may still be on its way from scheduling's topic: park until it comes
         raise MissingDependency(f"contact:{d.client_id}")
-    if not (contact.consent_email and contact.email and contact.active):
-        reason = (
-            "client discharged"
-            if not contact.active
-            else "no consent to email"
-            if contact.email
-            else "no email address"
-        )
-        log.info("invitation.skipped", event_id=event.id, reason=reason)
-        deliveries.withhold(session, kinds.QUESTIONNAIRE_INVITATION.name, contact, event, reason)
+    way = deliveries.route(contact, settings, needs_email_consent=True)
+    if not way.reached:
+        log.info("invitation.skipped", event_id=event.id, reason=way.reason)
+        if way.reason.startswith(rules.NOT_REACHED):  # the client chose texts we cannot send: the desk must know
+            deliveries.not_reached(session, kinds.QUESTIONNAIRE_INVITATION.name, contact, event, way.reason)
+        else:
+            deliveries.withhold(session, kinds.QUESTIONNAIRE_INVITATION.name, contact, event, way.reason)
         return
     now = clock()
     expires = d.expires_at.astimezone(ZoneInfo(contact.timezone))
@@ -105,9 +120,11 @@ def invite_to_questionnaire(session: Session, event: Event, settings: Notificati
             "assignment_id": d.assignment_id,
             "expires_at": d.expires_at.isoformat(),
             "expires_local": f"{expires:%A %d %B at %H:%M} ({contact.timezone})",
+            "expires_short": f"{expires:%a %d %b %H:%M}",
         },
+        channel=way.channel,
     )
-    scheduled.schedule_questionnaire_reminder(session, settings, contact, event, now)
+    scheduled.schedule_questionnaire_reminder(session, settings, contact, event, now, way.channel)
 
 
 def _close_questionnaire(session: Session, event: Event, status: QuestionnaireStatus) -> None:
@@ -168,6 +185,10 @@ def appointment_rescheduled(session: Session, event: Event, settings: Notificati
     _appointment_changed(session, event, "rescheduled", settings, clock)
 
 
+def appointment_details_changed(session: Session, event: Event, settings: NotificationsSettings, clock) -> None:
+    _appointment_changed(session, event, "details_changed", settings, clock)
+
+
 def appointment_cancelled(session: Session, event: Event, settings: NotificationsSettings, clock) -> None:
     _appointment_changed(session, event, "cancelled", settings, clock)
 
@@ -204,6 +225,11 @@ def reminders_resumed(session: Session, event: Event, settings: NotificationsSet
     if contact.opted_out_at is not None and contact.opted_out_at > event.data.resumed_at:
         return  # the client unsubscribed again after the desk's decision: the later wish stands
     contact.opted_out = False
+    way = deliveries.route(contact, settings, needs_email_consent=False)
+    if not way.reached:
+        return  # nothing can reach them now; the desk already sees why on the appointment messages
     now = clock()
     for appt in scheduled.upcoming_appointments(session, contact.id, now):
-        scheduled.schedule_reminders(session, settings, contact, appt, event, now, generation=event.id)
+        scheduled.schedule_reminders(
+            session, settings, contact, appt, event, now, generation=event.id, channel=way.channel
+        )

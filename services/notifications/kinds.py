@@ -69,7 +69,7 @@ APPOINTMENT_REMINDER = Kind(
     "Reminder: your appointment",
     timing="NOTIFY_REMINDER_OFFSETS_HOURS before the start",
     essential=False,
-    secret_keys=("confirm_url", "cancel_url", "unsubscribe_url"),
+    secret_keys=("confirm_url", "cancel_url", "choose_url", "unsubscribe_url"),
     still_wanted=rules.appointment_reminder_wanted,
 )
 

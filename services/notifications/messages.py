@@ -8,13 +8,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-from icalendar import Calendar
+from icalendar import Calendar, vUri
 from icalendar import Event as ICalEvent
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.notifications.kinds import kind_of
 from services.notifications.models import Delivery
 from services.notifications.settings import NotificationsSettings
+from shared.sealed import unseal
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates" / "email"),
@@ -24,8 +25,32 @@ _ENV = Environment(
 )
 
 
+def _with_video_link(context: dict, settings: NotificationsSettings) -> dict:
+    """Open the sealed video link for this message only (the ledger keeps it sealed)."""
+    sealed = context.get("telehealth_url_sealed")
+    return {**context, "telehealth_url": unseal(settings.link_key, sealed) if sealed else None}
+
+
+_TEXTS = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates" / "sms"),
+    autoescape=False,  # noqa: S701 - plain text for a phone, never HTML
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render_text(delivery: Delivery, settings: NotificationsSettings) -> str:
+    """A text message: short, no clinical content, the client's own links; the video link only when the
+    practice allows it in texts (``NOTIFY_SMS_VIDEO_LINK``)."""
+    context = _with_video_link({**delivery.context, "practice_name": settings.practice_name}, settings)
+    if not settings.sms_video_link:
+        context["telehealth_url"] = None
+    return " ".join(_TEXTS.get_template(f"{delivery.template}.txt").render(context).split())
+
+
 def render(delivery: Delivery, settings: NotificationsSettings) -> EmailMessage:
-    context = {**delivery.context, "practice_name": settings.practice_name}
+    context = _with_video_link({**delivery.context, "practice_name": settings.practice_name}, settings)
     message = EmailMessage()
     message["Subject"] = kind_of(delivery.template).subject_for(delivery.context)
     message["From"] = Address(settings.from_name, addr_spec=settings.from_address)
@@ -64,7 +89,13 @@ def calendar_invite(context: dict, settings: NotificationsSettings) -> bytes:
     event.add("dtstart", datetime.fromisoformat(context["starts_at"]))
     event.add("dtend", datetime.fromisoformat(context["ends_at"]))
     event.add("summary", f"Appointment ({settings.practice_name})")
-    if context.get("telehealth"):
+    if context.get("telehealth") and context.get("telehealth_url") and context["ics_method"] != "CANCEL":
+        url = context["telehealth_url"]
+        event.add("location", url)
+        event.add("url", url)
+        # RFC 7986: how to join, in a form calendar apps show as a "join" button
+        event.add("conference", vUri(url), parameters={"VALUE": "URI", "FEATURE": "VIDEO", "LABEL": "Video call"})
+    elif context.get("telehealth"):
         event.add("location", "Video call")
     elif context.get("location"):
         event.add("location", context["location"])

@@ -29,6 +29,10 @@ class Contact(Base):
     display_name: Mapped[str] = mapped_column(String(120))
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)  # E.164
+    consent_sms: Mapped[bool] = mapped_column(Boolean, default=False)  # separate from email; a STOP reply ends it
+    # The latest STOP reply: a consent to texts the desk recorded before it (still in transit) does not undo it.
+    sms_stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     channel: Mapped[str] = mapped_column(String(10), default="email")  # the client's preferred channel
     opted_out: Mapped[bool] = mapped_column(Boolean, default=False)  # unsubscribed from non-essential mail
     # The latest unsubscribe: a lift the desk decided on before it (still in transit) does not undo it.
@@ -50,7 +54,8 @@ class Delivery(Base):
     template: Mapped[str] = mapped_column(String(60))
     recipient_kind: Mapped[str] = mapped_column(String(12))
     recipient_id: Mapped[str] = mapped_column(String(64), index=True)
-    to_address: Mapped[str] = mapped_column(String(254))
+    channel: Mapped[str] = mapped_column(String(8), default="email")  # email | sms
+    to_address: Mapped[str] = mapped_column(String(254))  # an email address or an E.164 number
     context: Mapped[dict] = mapped_column(JSON)  # what the template needs; secrets are cleared after sending
     source_event_id: Mapped[str] = mapped_column(String(36))
     subject_id: Mapped[str] = mapped_column(String(64))  # the client the message concerns (the Kafka key)
@@ -64,6 +69,8 @@ class Delivery(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
     possible_duplicate: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The provider's id of a text message, so its delivery reports (delivered, failed) find the row.
+    provider_ref: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (Index("ix_deliveries_due", "status", "due_at"),)
@@ -83,6 +90,8 @@ class AppointmentRecord(Base):
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(12))  # booked, checked_in, cancelled, no_show, completed
     sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # The video link as it came on the bus: sealed with ATTUNE_LINK_KEY, opened only to render a message.
+    sealed_telehealth_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
 
 
 class QuestionnaireRecord(Base):

@@ -39,7 +39,59 @@ class SendTimeFacts:
     client_active: bool | None = None
     client_email: str | None = None
     consent_email: bool | None = None
-    channel: str | None = None
+    channel: str | None = None  # the client's preferred channel now
+    delivery_channel: str = "email"  # the channel the message was queued for
+    client_phone: str | None = None
+    consent_sms: bool | None = None
+
+
+NOT_REACHED = "not reached: "
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a client message goes: ``channel`` (email or sms), or None with ``reason`` saying why it cannot."""
+
+    channel: str | None
+    reason: str | None = None
+
+    @property
+    def reached(self) -> bool:
+        return self.channel is not None
+
+
+def client_route(
+    *,
+    preferred: str,
+    active: bool,
+    email: str | None,
+    consent_email: bool,
+    phone: str | None,
+    consent_sms: bool,
+    sms_enabled: bool,
+    needs_email_consent: bool,
+) -> Route:
+    """The channel a client message takes: the client's preferred one, never another behind their back. A text
+    needs a number and consent to texts; an email needs an address (and, for questionnaires, consent to email).
+    A reason starting "not reached" is one the front desk must see and act on (the client chose a channel we
+    cannot use); the others are the client's own choices or a discharge."""
+    if not active:
+        return Route(None, "client discharged")
+    if preferred == "sms":
+        if not sms_enabled:
+            return Route(None, NOT_REACHED + "text messages are not set up for this practice")
+        if not phone:
+            return Route(None, NOT_REACHED + "no mobile number")
+        if not consent_sms:
+            return Route(None, NOT_REACHED + "no consent to text messages")
+        return Route("sms")
+    if preferred == "phone" and not needs_email_consent:  # questionnaires go by email to whoever consented
+        return Route(None, NOT_REACHED + "the client prefers phone calls")
+    if not email:
+        return Route(None, "no email address")
+    if needs_email_consent and not consent_email:
+        return Route(None, "no consent to email")
+    return Route("email")
 
 
 def always_wanted(context: dict, facts: SendTimeFacts) -> str | None:
@@ -53,12 +105,20 @@ def client_reachable(facts: SendTimeFacts, *, needs_consent: bool) -> str | None
         return None  # not a client message
     if not facts.client_active:
         return "client discharged"
+    if facts.delivery_channel == "sms":
+        if not facts.client_phone:
+            return "no mobile number any more"
+        if not facts.consent_sms:
+            return "consent to text messages withdrawn"
+        if facts.channel != "sms":
+            return "client prefers another channel"
+        return None
     if not facts.client_email:
         return "no email address any more"
     if needs_consent and not facts.consent_email:
         return "consent to email withdrawn"
     if not needs_consent and facts.channel not in (None, "email"):
-        return "client prefers another channel"
+        return "client prefers another channel"  # a questionnaire queued by email still goes to who consented
     return None
 
 

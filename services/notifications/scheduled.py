@@ -52,6 +52,7 @@ def appointment_context(
     return {
         "preferred_name": contact.display_name,
         "when_local": _local(contact, appt.starts_at),
+        "when_short": f"{appt.starts_at.astimezone(ZoneInfo(contact.timezone)):%a %d %b %H:%M}",  # for texts
         "telehealth": appt.modality == "telehealth",
         "location": settings.practice_location,
         "appointment_id": appt.id,
@@ -59,11 +60,8 @@ def appointment_context(
         "ends_at": appt.ends_at.isoformat(),
         "sequence": appt.sequence,
         "ics_method": method,
+        "telehealth_url_sealed": appt.sealed_telehealth_url if appt.modality == "telehealth" else None,
     }
-
-
-def _can_email(contact: Contact | None) -> bool:
-    return bool(contact and contact.email and contact.active and contact.channel == "email")
 
 
 def project_appointment(session: Session, d, status: str) -> AppointmentRecord | None:
@@ -78,6 +76,8 @@ def project_appointment(session: Session, d, status: str) -> AppointmentRecord |
         value = getattr(d, field, None)
         if value is not None:
             setattr(appt, field, value)
+    if getattr(d, "ends_at", None) is not None:  # a booked-shaped event says the link as it is now, or none
+        appt.sealed_telehealth_url = d.sealed_telehealth_url
     session.merge(appt)
     session.flush()
     return session.get(AppointmentRecord, d.appointment_id)
@@ -86,9 +86,13 @@ def project_appointment(session: Session, d, status: str) -> AppointmentRecord |
 def on_appointment_event(
     session: Session, event: Event, change: str, settings: NotificationsSettings, now: datetime
 ) -> None:
-    """``change`` is ``booked``, ``rescheduled`` or ``cancelled``."""
+    """``change`` is ``booked``, ``rescheduled``, ``details_changed`` (a new video link: told like a move) or
+    ``cancelled``."""
     d = event.data
     cancelled = change == "cancelled"
+    # reminders made again for the same time need keys of their own (the earlier ones were cancelled)
+    generation = f"s{d.sequence}" if change == "details_changed" else ""
+    change = "rescheduled" if change == "details_changed" else change
     appt = project_appointment(session, d, AppointmentStatus.CANCELLED if cancelled else AppointmentStatus.BOOKED)
     if appt is None:
         return
@@ -102,13 +106,20 @@ def on_appointment_event(
     if template is None:
         deliveries.cancel(session, pending, rules.WITHDRAWN_WITHIN_GRACE)
         return  # the client never heard of it: nothing to say
-    if not _can_email(contact) or (not cancelled and appt.ends_at <= now):
-        return  # no address, another channel, or an appointment already over (entered afterwards)
+    if not cancelled and appt.ends_at <= now:
+        return  # an appointment already over (entered afterwards): nothing to tell
+    way = deliveries.route(contact, settings, needs_email_consent=False)
+    if not way.reached:
+        if way.reason.startswith(rules.NOT_REACHED):
+            deliveries.not_reached(session, template, contact, event, way.reason)
+        return  # discharged or no address: nobody to tell; or the desk now knows it must phone
     context = appointment_context(settings, contact, appt, "CANCEL" if cancelled else "REQUEST")
     due = client_due(settings, contact, now + timedelta(minutes=settings.grace_minutes))
-    if pending is not None:  # coalesce: one message, saying the latest state
+    if pending is not None and pending.channel == way.channel:  # coalesce: one message, the latest state
         pending.template, pending.context, pending.due_at = template, context, due
     else:
+        if pending is not None:
+            deliveries.cancel(session, pending, "superseded: the client's channel changed")
         deliveries.enqueue(
             session,
             template,
@@ -117,9 +128,10 @@ def on_appointment_event(
             context=context,
             due_at=due,
             schedule_key=message_key,
+            channel=way.channel,
         )
     if not cancelled and not contact.opted_out:
-        schedule_reminders(session, settings, contact, appt, event, now)
+        schedule_reminders(session, settings, contact, appt, event, now, generation, channel=way.channel)
 
 
 def schedule_reminders(
@@ -130,6 +142,7 @@ def schedule_reminders(
     event: Event,
     now: datetime,
     generation: str = "",
+    channel: str = "email",
 ) -> None:
     """One reminder per configured offset still in the future; ``generation`` makes new keys when reminders
     are scheduled again after an unsubscribe was lifted."""
@@ -141,6 +154,7 @@ def schedule_reminders(
             **appointment_context(settings, contact, appt, "REQUEST"),
             "confirm_url": reminder_link(settings, appt, "confirm"),
             "cancel_url": reminder_link(settings, appt, "cancel"),
+            "choose_url": reminder_link(settings, appt, "choose"),  # one link for a text: coming, or not
             "unsubscribe_url": unsubscribe_link(settings, contact),
             "late_cancel_hours": settings.late_cancel_hours,
         }
@@ -153,6 +167,7 @@ def schedule_reminders(
             context=context,
             due_at=client_due(settings, contact, due),
             schedule_key=f"appt-reminder:{appt.id}",
+            channel=channel,
         )
 
 
@@ -180,7 +195,12 @@ def unsubscribe_link(settings: NotificationsSettings, contact: Contact) -> str:
 
 
 def schedule_questionnaire_reminder(
-    session: Session, settings: NotificationsSettings, contact: Contact, event: Event, now: datetime
+    session: Session,
+    settings: NotificationsSettings,
+    contact: Contact,
+    event: Event,
+    now: datetime,
+    channel: str = "email",
 ) -> None:
     d = event.data
     due = now + timedelta(hours=settings.questionnaire_reminder_hours)
@@ -194,11 +214,13 @@ def schedule_questionnaire_reminder(
         event,
         due_at=client_due(settings, contact, due),
         schedule_key=f"q-reminder:{d.assignment_id}",
+        channel=channel,
         context={
             "preferred_name": contact.display_name,
             "questionnaire_url": questionnaire_link(d, settings),
             "assignment_id": d.assignment_id,
             "expires_at": d.expires_at.isoformat(),
             "expires_local": _local(contact, d.expires_at),
+            "expires_short": f"{d.expires_at.astimezone(ZoneInfo(contact.timezone)):%a %d %b %H:%M}",
         },
     )

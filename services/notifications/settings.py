@@ -18,6 +18,11 @@
 | ``NOTIFY_RETRY_BACKOFF_CAP_SECONDS`` | the longest wait between two attempts | 300 |
 | ``NOTIFY_RATE_PER_SECOND`` | the most messages sent per second | 20 |
 | ``LATE_CANCEL_HOURS`` | a reminder's cancel link only works before this window | 24 |
+| ``SMS_ENABLED`` | text messages for clients who prefer them (``false``: they are "not reached") | ``true`` |
+| ``SMS_ACCOUNT_SID`` / ``SMS_AUTH_TOKEN`` | the provider account (Twilio's Account SID and Auth Token) | dev values |
+| ``SMS_FROM`` | the sending number (E.164) or a Messaging Service SID (``MG...``) | ``+447700900000`` |
+| ``SMS_API_URL`` | the provider's API base URL (empty: Twilio's own; or a compatible one) | the dev SMS sink (8035) |
+| ``NOTIFY_SMS_VIDEO_LINK`` | put the video link in appointment texts (``false``: texts point to the email) | ``true`` |
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from shared.config import CommonSettings
+
+DEV_SMS_AUTH_TOKEN = "dev-sms-auth-token-not-for-production"  # noqa: S105 - refused in production
+DEV_SMS_API_URL = "http://127.0.0.1:8035"
 
 
 @dataclass(kw_only=True)
@@ -57,11 +65,19 @@ class NotificationsSettings(CommonSettings):
     reminder_offsets_hours: tuple[float, ...] = (48.0,)
     questionnaire_reminder_hours: float = 24.0
     late_cancel_hours: float = 24.0  # the cancel link only works outside this window
+    sms_enabled: bool = True
+    sms_account_sid: str = "AC" + "0" * 32
+    sms_auth_token: str = DEV_SMS_AUTH_TOKEN
+    sms_from: str = "+447700900000"
+    sms_api_url: str | None = DEV_SMS_API_URL  # None: the provider's own API
+    sms_video_link: bool = True
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
         if not self.oncall_address:
             problems.append("ALERT_ONCALL_ADDRESS must be set: urgent risk alerts need someone on call")
+        if self.sms_enabled and (self.sms_auth_token == DEV_SMS_AUTH_TOKEN or self.sms_api_url == DEV_SMS_API_URL):
+            problems.append("SMS_AUTH_TOKEN and SMS_API_URL are development values (or set SMS_ENABLED=false)")
         return problems
 
     @property
@@ -87,6 +103,9 @@ class NotificationsSettings(CommonSettings):
             "PRACTICE_LOCATION": "practice_location",
             "NOTIFY_QUIET_START": "quiet_start",
             "NOTIFY_QUIET_END": "quiet_end",
+            "SMS_ACCOUNT_SID": "sms_account_sid",
+            "SMS_AUTH_TOKEN": "sms_auth_token",
+            "SMS_FROM": "sms_from",
         }
         numbers = {
             "SMTP_PORT": ("smtp_port", int),
@@ -104,6 +123,11 @@ class NotificationsSettings(CommonSettings):
             values[attr] = env.get(var) or None
         values["oncall_address"] = env.get("ALERT_ONCALL_ADDRESS") or None
         values["supervisor_address"] = env.get("ALERT_SUPERVISOR_ADDRESS") or None
+        for var, attr in (("SMS_ENABLED", "sms_enabled"), ("NOTIFY_SMS_VIDEO_LINK", "sms_video_link")):
+            if env.get(var):
+                values[attr] = env[var].lower() in ("1", "true", "yes")
+        if "SMS_API_URL" in env:
+            values["sms_api_url"] = env["SMS_API_URL"] or None
         if env.get("NOTIFY_REMINDER_OFFSETS_HOURS"):
             values["reminder_offsets_hours"] = tuple(float(h) for h in env["NOTIFY_REMINDER_OFFSETS_HOURS"].split(","))
         return values

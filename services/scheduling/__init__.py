@@ -20,6 +20,9 @@ def create_app(settings: SchedulingSettings | None = None, runtime: Runtime | No
     app = make_flask(runtime, __name__, policy.POLICY)
 
     from services.scheduling import api, calendar_feed, cli, pages, reminder_links
+    from services.scheduling.schemas import PhoneNumber
+
+    PhoneNumber.default_region = settings.phone_region
 
     ProblemApi(app).register_blueprint(api.blp)
     app.register_blueprint(calendar_feed.bp)

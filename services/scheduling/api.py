@@ -180,8 +180,10 @@ class ClientById(MethodView):
     @blp.response(200, s.ClientOut)
     def patch(self, changes, client_id):
         client = directory.get_or_404(session(), Client, client_id, lock=True)
+        if errors := directory.text_message_errors(client, changes):
+            abort(422, message="Text messages need a mobile number.", errors=errors)
         if errors := directory.consent_regrant_errors(client, changes):
-            abort(422, message="Email consent was withdrawn before.", errors=errors)
+            abort(422, message="Consent was withdrawn before.", errors=errors)
         return directory.update_client(
             session(), client, changes, utcnow(), by=g.principal.subject, how="changed through the API"
         )
@@ -321,7 +323,7 @@ class Appointments(MethodView):
     @blp.arguments(s.AppointmentIn)
     @blp.response(201, s.AppointmentOut)
     def post(self, data):
-        appt = appts.book(session(), appts.BookingRequest(**data), utcnow(), by=_by())
+        appt = appts.book(session(), appts.BookingRequest(**data), utcnow(), by=_by(), link_key=_link_key())
         headers = {"Location": url_for("scheduling.AppointmentById", appointment_id=appt.id), **_etag(appt)}
         return appt, 201, headers
 
@@ -353,6 +355,10 @@ def calendar_change(rule: str, body=None, response=s.AppointmentOut, status: int
     return decorator
 
 
+def _link_key() -> str:
+    return settings_of(current_app).link_key
+
+
 def _late_window() -> timedelta:
     return timedelta(hours=settings_of(current_app).late_cancel_hours)
 
@@ -374,6 +380,24 @@ def reschedule_appointment(data, appointment_id):
             by=_by(),
             room_id=data["room_id"],
             override_reason=data["override_reason"],
+            expected_version=_if_match(),
+            link_key=_link_key(),
+        )
+    )
+
+
+@calendar_change("/appointments/<appointment_id>/video-link", s.VideoLinkIn)
+def change_video_link(data, appointment_id):
+    """Give a booked appointment a new video link (If-Match honoured): the client is sent the change, with an
+    updated calendar entry."""
+    return _changed(
+        appts.change_video_link(
+            session(),
+            appointment_id,
+            data["telehealth_url"],
+            utcnow(),
+            link_key=_link_key(),
+            by=_by(),
             expected_version=_if_match(),
         )
     )
@@ -432,7 +456,9 @@ def book_series(data):
     was booked)."""
     on_conflict = data["on_conflict"]
     req, rule = _series_request(dict(data))
-    created, booked, skipped = series.book_series(session(), req, rule, utcnow(), on_conflict=on_conflict, by=_by())
+    created, booked, skipped = series.book_series(
+        session(), req, rule, utcnow(), on_conflict=on_conflict, by=_by(), link_key=_link_key()
+    )
     return {"series_id": created.id, "booked": booked, "skipped": [c.as_dict() for c in skipped]}
 
 
@@ -451,6 +477,7 @@ def reschedule_in_series(data, appointment_id):
         override_reason=data["override_reason"],
         by=_by(),
         expected_version=_if_match(),
+        link_key=_link_key(),
     )
 
 

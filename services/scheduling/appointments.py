@@ -30,6 +30,7 @@ from services.scheduling.models import (
 from shared.errors import DomainError
 from shared.events import catalog as events
 from shared.messaging.outbox import emit
+from shared.sealed import seal
 from shared.statuses import ClientStatus
 
 
@@ -137,7 +138,8 @@ def check_slot(
         raise BookingConflict(f"That time overlaps another appointment of the {' and the '.join(whom)}.", details)
 
 
-def booked_event(a: Appointment) -> dict:
+def booked_event(a: Appointment, link_key: str) -> dict:
+    """``link_key`` seals the video link for the bus (only notifications can open it)."""
     return {
         "appointment_id": a.id,
         "client_id": a.client_id,
@@ -150,10 +152,11 @@ def booked_event(a: Appointment) -> dict:
         "starts_at": a.starts_at,
         "ends_at": a.ends_at,
         "sequence": a.version - 1,
+        "sealed_telehealth_url": seal(link_key, a.telehealth_url) if a.telehealth_url else None,
     }
 
 
-def book(session: Session, req: BookingRequest, now: datetime, by: str | None = None) -> Appointment:
+def book(session: Session, req: BookingRequest, now: datetime, by: str | None = None, *, link_key: str) -> Appointment:
     clinician = _lock(session, Clinician, req.clinician_id)
     client = _lock(session, Client, req.client_id)
     _lock(session, Room, req.room_id)
@@ -192,7 +195,7 @@ def book(session: Session, req: BookingRequest, now: datetime, by: str | None = 
             detail={"override_reason": req.override_reason} if req.override_reason else None,
         )
     )
-    emit(session, events.APPOINTMENT_BOOKED, booked_event(appt), subject=client.id)
+    emit(session, events.APPOINTMENT_BOOKED, booked_event(appt, link_key), subject=client.id)
     return appt
 
 
@@ -228,6 +231,7 @@ def reschedule(
     ends_at: datetime | None,
     now: datetime,
     *,
+    link_key: str,
     by: str | None = None,
     room_id: str | None = None,
     override_reason: str | None = None,
@@ -275,9 +279,39 @@ def reschedule(
     emit(
         session,
         events.APPOINTMENT_RESCHEDULED,
-        {**booked_event(appt), "previous_starts_at": previous.starts_at, "previous_ends_at": previous.ends_at},
+        {
+            **booked_event(appt, link_key),
+            "previous_starts_at": previous.starts_at,
+            "previous_ends_at": previous.ends_at,
+        },
         subject=appt.client_id,
     )
+    return appt
+
+
+def change_video_link(
+    session: Session,
+    appointment_id: str,
+    telehealth_url: str | None,
+    now: datetime,
+    *,
+    link_key: str,
+    by: str | None = None,
+    expected_version: int | None = None,
+) -> Appointment:
+    """Give a booked appointment a new video link (or none): the client is sent the change and an updated
+    calendar entry. A link makes the appointment a video one."""
+    appt = load_for_change(session, appointment_id, expected_version)
+    if appt.status != booking.BOOKED or appt.ends_at <= now:
+        raise RuleViolation("Only a booked appointment that has not ended can get a new video link.")
+    if telehealth_url == appt.telehealth_url:
+        return appt
+    appt.telehealth_url = telehealth_url
+    if telehealth_url:
+        appt.modality = "telehealth"
+    _record(session, appt, "video_link_changed", now, by)
+    session.flush()
+    emit(session, events.APPOINTMENT_DETAILS_CHANGED, booked_event(appt, link_key), subject=appt.client_id)
     return appt
 
 

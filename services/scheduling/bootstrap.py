@@ -18,6 +18,7 @@ HANDLERS = {
     events.NOTIFICATION_FAILED: handlers.record_delivery_problem,
     events.NOTIFICATION_CANCELLED: handlers.record_message,
     events.CLIENT_OPTED_OUT: handlers.client_opted_out,
+    events.CLIENT_TEXTS_STOPPED: handlers.client_texts_stopped,
     events.QUESTIONNAIRE_ISSUED: handlers.questionnaire_issued,
     events.QUESTIONNAIRE_COMPLETED: handlers.questionnaire_completed,
     events.QUESTIONNAIRE_EXPIRED: handlers.questionnaire_expired,

@@ -55,7 +55,7 @@ def create_practice(session) -> None:
     session.flush()
 
 
-def seed_demo(session, timezone: str = "Europe/London", mail_domain: str = "example.org") -> dict:
+def seed_demo(session, link_key: str, timezone: str = "Europe/London", mail_domain: str = "example.org") -> dict:
     """A small practice with this week's calendar filled in; returns the ids a walkthrough needs."""
     create_practice(session)
     clinicians = []
@@ -106,6 +106,7 @@ def seed_demo(session, timezone: str = "Europe/London", mail_domain: str = "exam
                     ),
                     now,
                     by="demo",
+                    link_key=link_key,
                 )
                 booked += 1
             except RuleViolation:
@@ -178,7 +179,7 @@ def register(app) -> None:
     def seed_demo_cmd(timezone):
         """Fill a demo practice: three clinicians, eight clients, this week's appointments."""
         with transaction(runtime_of(app).sessions) as session:
-            result = seed_demo(session, timezone)
+            result = seed_demo(session, runtime_of(app).settings.link_key, timezone)
         click.echo(
             f"{len(result['clinicians'])} clinicians, {len(result['clients'])} clients, "
             f"{result['appointments']} appointments"

@@ -6,11 +6,13 @@ import hashlib
 import secrets
 from datetime import datetime
 
+from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.scheduling.booking import RuleViolation, validate_working_hours
 from services.scheduling.models import Client, Clinician, ConsentChange, DeliveryProblem, Episode
+from services.scheduling.schemas import check_text_messages
 from shared.errors import NotFound
 from shared.events import catalog as events
 from shared.messaging.outbox import emit
@@ -104,6 +106,8 @@ def client_event(c: Client, episode_id: str | None) -> dict:
         "timezone": c.timezone,
         "consent_email": c.consent_email,
         "consent_email_at": c.consent_email_at,
+        "consent_sms": c.consent_sms,
+        "consent_sms_at": c.consent_sms_at,
         "status": c.status,
         "version": c.version,
     }
@@ -128,12 +132,21 @@ def _consent_changed(
 def register_client(session: Session, data: dict, now: datetime, by: str = "unknown") -> Client:
     _check_clinician(session, data.get("clinician_id"), new_client=True)
     consent = data.pop("consent_email", False)
-    client = Client(**data, consent_email=consent, consent_email_at=now if consent else None)
+    texts = data.pop("consent_sms", False)
+    client = Client(
+        **data,
+        consent_email=consent,
+        consent_email_at=now if consent else None,
+        consent_sms=texts,
+        consent_sms_at=now if texts else None,
+    )
     if not client.preferred_name:
         client.preferred_name = client.legal_name.split()[0]
     session.add(client)
     session.flush()
     _consent_changed(session, client, "email", consent, now, by, "at registration")
+    if texts:
+        _consent_changed(session, client, "sms", texts, now, by, "at registration")
     episode = Episode(client_id=client.id, started_at=now)
     session.add(episode)
     session.flush()
@@ -149,18 +162,46 @@ def resolve_delivery_problem(session: Session, problem_id: str, by: str, note: s
     return problem
 
 
+CHANNEL_WORDS = {"email": "email", "sms": "text messages"}
+
+
+def _regranted(client: Client, changes: dict) -> list[str]:
+    """The channels whose consent ``changes`` gives again after it was withdrawn."""
+    return [
+        channel
+        for channel in CHANNEL_WORDS
+        if changes.get(f"consent_{channel}") is True
+        and not getattr(client, f"consent_{channel}")
+        and getattr(client, f"consent_{channel}_at")
+    ]
+
+
 def consent_regrant_errors(client: Client, changes: dict) -> dict:
-    """Email consent given again after it was withdrawn needs how the client confirmed it and why (field
-    errors, empty when none are needed or both are there). A first consent needs neither."""
-    regrant = changes.get("consent_email") is True and not client.consent_email and client.consent_email_at
-    if not regrant:
+    """Consent to email or to texts given again after it was withdrawn (by the desk, an unsubscribe or a STOP
+    reply) needs how the client confirmed it and why (field errors, empty when none are needed or both are
+    there). A first consent needs neither."""
+    channels = _regranted(client, changes)
+    if not channels:
         return {}
+    wanted = " and ".join(CHANNEL_WORDS[c] for c in channels)
     errors = {}
     if changes.get("consent_confirmed") not in CONFIRMATIONS:
-        errors["consent_confirmed"] = ["Consent was withdrawn before: say how the client confirmed they want email."]
+        errors["consent_confirmed"] = [
+            f"Consent was withdrawn before: say how the client confirmed they want {wanted}."
+        ]
     if len((changes.get("consent_reason") or "").strip()) < 3:
         errors["consent_reason"] = ["Consent was withdrawn before: give the reason for giving it again."]
     return errors
+
+
+def text_message_errors(client: Client, changes: dict) -> dict:
+    """Field errors when the client, as changed, would want texts without a number that can receive them."""
+    merged = {key: changes.get(key, getattr(client, key)) for key in ("phone", "consent_sms", "preferred_channel")}
+    try:
+        check_text_messages(merged)
+    except ValidationError as exc:
+        return exc.normalized_messages()
+    return {}
 
 
 def update_client(
@@ -171,13 +212,15 @@ def update_client(
     confirmed, reason = changes.pop("consent_confirmed", None), changes.pop("consent_reason", None)
     if "clinician_id" in changes and changes["clinician_id"] != client.clinician_id:
         _check_clinician(session, changes["clinician_id"], new_client=True)
-    if "consent_email" in changes and changes["consent_email"] != client.consent_email:
-        if consent_regrant_errors(client, {**changes, "consent_confirmed": confirmed, "consent_reason": reason}):
-            raise RuleViolation("Email consent given again needs how the client confirmed it and why.")
-        client.consent_email_at = now  # when consent was given or withdrawn
-        if changes["consent_email"] and confirmed:
-            how = CONFIRMATIONS[confirmed]
-        _consent_changed(session, client, "email", changes["consent_email"], now, by, how, reason and reason.strip())
+    if consent_regrant_errors(client, {**changes, "consent_confirmed": confirmed, "consent_reason": reason}):
+        raise RuleViolation("Consent given again needs how the client confirmed it and why.")
+    for channel in CHANNEL_WORDS:
+        given = changes.get(f"consent_{channel}")
+        if given is None or given == getattr(client, f"consent_{channel}"):
+            continue
+        setattr(client, f"consent_{channel}_at", now)  # when consent was given or withdrawn
+        said = CONFIRMATIONS[confirmed] if given and confirmed else how
+        _consent_changed(session, client, channel, given, now, by, said, reason and reason.strip())
     for key, value in changes.items():
         setattr(client, key, value)
     client.version += 1

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from services.scheduling.directory import client_event, open_episode
 from services.scheduling.models import Client, ClientMessage, ConsentChange, DeliveryProblem, QuestionnaireView
+from shared.events import catalog as events
 from shared.events.envelope import Event
+from shared.messaging.outbox import emit
 
 OUTCOMES = {"notification.sent": "sent", "notification.failed": "failed", "notification.cancelled": "cancelled"}
 
@@ -90,6 +93,25 @@ def questionnaire_completed(session: Session, event: Event) -> None:
 
 def questionnaire_expired(session: Session, event: Event) -> None:
     _close(session, event.data, "expired", event.data.expired_at)
+
+
+def client_texts_stopped(session: Session, event: Event) -> None:
+    """The client replied STOP to a text: consent to texts ends (on the trail), and the directory says so."""
+    client = session.get(Client, event.data.client_id)
+    if client is None or not client.consent_sms:
+        return
+    if client.consent_sms_at is not None and client.consent_sms_at > event.data.stopped_at:
+        return  # the desk recorded consent again after the STOP: that later decision stands
+    client.consent_sms, client.consent_sms_at = False, event.data.stopped_at
+    client.version += 1
+    session.add(
+        ConsentChange(
+            client_id=client.id, channel="sms", given=False, at=event.data.stopped_at, by="client", how="replied STOP"
+        )
+    )
+    session.flush()
+    episode = open_episode(session, client.id)
+    emit(session, events.CLIENT_UPDATED, client_event(client, episode.id if episode else None), subject=client.id)
 
 
 def client_opted_out(session: Session, event: Event) -> None:

@@ -63,6 +63,9 @@ class Client(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_email_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Consent to text messages is separate from consent to email, with its own time (given or withdrawn).
+    consent_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_sms_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The client used a reminder's unsubscribe link (notifications' ``client.opted_out``); only the desk lifts it.
     reminders_opted_out: Mapped[bool] = mapped_column(Boolean, default=False)
     clinician_id: Mapped[str | None] = mapped_column(ForeignKey("clinicians.id"), nullable=True, index=True)

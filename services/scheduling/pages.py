@@ -23,6 +23,7 @@ from services.scheduling.models import (
 )
 from services.scheduling.queries import calendar_rows, client_record, matching_clients, needing_a_call
 from services.scheduling.recurrence import RecurrenceError, Rule
+from services.scheduling.schemas import VideoLinkIn
 from shared.db import utcnow
 from shared.statuses import AppointmentStatus, ClientStatus
 from shared.unit_of_work import transaction
@@ -33,6 +34,21 @@ bp = Blueprint("desk", __name__, template_folder="templates", static_folder="sta
 
 def _tz() -> ZoneInfo:
     return ZoneInfo(settings_of(current_app).practice_timezone)
+
+
+def _link_key() -> str:
+    return settings_of(current_app).link_key
+
+
+def _video_link(form) -> str | None:
+    """The form's video link, checked as the API checks it (https only); empty means none."""
+    url = (form.get("telehealth_url") or "").strip()
+    if not url:
+        return None
+    errors = VideoLinkIn().validate({"telehealth_url": url})
+    if errors:
+        raise ValueError("The video link must be a full https:// address.")
+    return url
 
 
 def _local(dt: datetime) -> datetime:
@@ -136,6 +152,7 @@ def clients():
             "preferred_channel": form.get("preferred_channel") or "email",
             "clinician_id": form.get("clinician_id") or None,
             "consent_email": form.get("consent_email") == "on",
+            "consent_sms": form.get("consent_sms") == "on",
             "timezone": settings_of(current_app).practice_timezone,
         }
         from services.scheduling.schemas import ClientIn
@@ -179,6 +196,7 @@ def client(client_id):
             "date_of_birth": form.get("date_of_birth") or None,
             "preferred_channel": form.get("preferred_channel") or "email",
             "consent_email": form.get("consent_email") == "on",
+            "consent_sms": form.get("consent_sms") == "on",
         }
         extra = {k: form[k].strip() for k in ("consent_confirmed", "consent_reason") if form.get(k, "").strip()}
         errors = ClientPatch().validate({**data, **extra})
@@ -188,7 +206,9 @@ def client(client_id):
             with transaction() as session:
                 found = directory.get_or_404(session, Client, client_id)
                 changes = {k: v for k, v in ClientPatch().load(data).items() if getattr(found, k) != v}
-                errors = directory.consent_regrant_errors(found, {**changes, **extra})
+                errors = directory.text_message_errors(found, changes) or directory.consent_regrant_errors(
+                    found, {**changes, **extra}
+                )
                 if changes and not errors:
                     directory.update_client(
                         session,
@@ -275,12 +295,18 @@ def book():
     except (KeyError, ValueError):
         return _booking_form(422, error="Choose a date and a start time.")
     client_id = form.get("client_id") or (form.get("client_id_fallback") or "")
+    try:
+        video = _video_link(form)
+    except ValueError as exc:
+        return _booking_form(422, error=str(exc))
     req = appts.BookingRequest(
         client_id=client_id,
         clinician_id=form.get("clinician_id", ""),
         type_id=form.get("type_id", ""),
         starts_at=starts_at,
         room_id=form.get("room_id") or None,
+        modality="telehealth" if video else None,
+        telehealth_url=video,
         front_desk_note=form.get("front_desk_note") or None,
         override_reason=form.get("override_reason") or None,
     )
@@ -293,12 +319,18 @@ def book():
                     count=int(form.get("count") or 6),
                 )
                 _, booked, skipped = series.book_series(
-                    session, req, rule, utcnow(), on_conflict=form.get("on_conflict", "none"), by=g.principal.subject
+                    session,
+                    req,
+                    rule,
+                    utcnow(),
+                    on_conflict=form.get("on_conflict", "none"),
+                    by=g.principal.subject,
+                    link_key=_link_key(),
                 )
                 first = booked[0]
                 flash(f"Booked {len(booked)} appointments" + (f"; {len(skipped)} skipped." if skipped else "."), "ok")
             else:
-                first = appts.book(session, req, utcnow(), by=g.principal.subject)
+                first = appts.book(session, req, utcnow(), by=g.principal.subject, link_key=_link_key())
                 flash("Appointment booked.", "ok")
         return redirect(url_for("desk.appointment", appointment_id=first.id), code=303)
     except series.SeriesConflict as exc:
@@ -359,6 +391,8 @@ def act(appointment_id, action):
                     late_window=window,
                     by=by,
                 )
+            elif action == "video-link":
+                appts.change_video_link(session, appointment_id, _video_link(form), now, by=by, link_key=_link_key())
             elif action == "reschedule":
                 starts_at = _parse_local(form["date"], form["time"])
                 series.reschedule_series(
@@ -370,6 +404,7 @@ def act(appointment_id, action):
                     now,
                     override_reason=form.get("override_reason") or None,
                     by=by,
+                    link_key=_link_key(),
                 )
             else:
                 abort(404)
@@ -380,6 +415,7 @@ def act(appointment_id, action):
                 "no-show": "Marked as a no-show.",
                 "cancel": "Cancelled.",
                 "reschedule": "Moved.",
+                "video-link": "Video link saved: the client is sent it.",
             }[action],
             "ok",
         )

@@ -44,6 +44,7 @@ POLICY = {
     "scheduling.appointment_step": allow(write=DESK),
     "scheduling.cancel_appointment": allow(write=DESK),
     "scheduling.reschedule_appointment": allow(write=DESK),
+    "scheduling.change_video_link": allow(write=DESK),
     "scheduling.cancel_in_series": allow(write=DESK),
     "scheduling.reschedule_in_series": allow(write=DESK),
     "scheduling.book_series": allow(write=DESK),

@@ -7,13 +7,13 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from services.scheduling.availability import free_slots, working_in_range
 from services.scheduling.booking import ACTIVE_STATUSES, RuleViolation, Slot
 from services.scheduling.directory import get_or_404
-from services.scheduling.models import Appointment, AppointmentType, Client, Clinician, TimeOff
+from services.scheduling.models import Appointment, AppointmentType, Client, Clinician, DeliveryProblem, TimeOff
 from shared.errors import NotFound
 from shared.statuses import AppointmentStatus
 
@@ -62,9 +62,18 @@ def needing_a_call(session: Session, now: datetime, days: int = 14):
 
 
 def _calendar() -> Select:
-    """A calendar row: the appointment, the client's preferred and legal names, the type's and clinician's names."""
+    """A calendar row: the appointment, the client's preferred and legal names, the type's and clinician's names,
+    and whether a message to the client is still unresolved as not delivered ("not reached": the desk calls)."""
+    unreached = exists().where(DeliveryProblem.client_id == Client.id, DeliveryProblem.resolved_at.is_(None))
     return (
-        select(Appointment, Client.preferred_name, Client.legal_name, AppointmentType.name, Clinician.name)
+        select(
+            Appointment,
+            Client.preferred_name,
+            Client.legal_name,
+            AppointmentType.name,
+            Clinician.name,
+            unreached.label("unreached"),
+        )
         .join(Client, Client.id == Appointment.client_id)
         .join(AppointmentType, AppointmentType.id == Appointment.type_id)
         .join(Clinician, Clinician.id == Appointment.clinician_id)

@@ -56,6 +56,10 @@ def reminder_link(token: str):
         ):
             return _page("gone", 410)  # moved, cancelled or past: the email is out of date
         action = claim["do"]
+        if action == "choose" and request.method == "POST":  # a text's one link: the client picks on the page
+            action = request.form.get("choice", "")
+            if action not in ("confirm", "cancel"):
+                return _page("gone", 400)
         late = is_late_cancel(now, appt.starts_at, window)
         if request.method == "GET":
             return _page("ask", action=action, when=when, late=late, hours=int(window.total_seconds() // 3600))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
+import phonenumbers
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.scheduling.booking import STATUSES, validate_working_hours
@@ -14,6 +15,45 @@ _TIMEZONES = frozenset(available_timezones())
 
 def _tz(**kw):
     return fields.String(validate=validate.OneOf(sorted(_TIMEZONES), error="Not a known IANA timezone."), **kw)
+
+
+class PhoneNumber(fields.String):
+    """A phone number, stored and sent on in E.164 (+442079460000). A number without a country code is read as
+    one of the practice's country (``default_region``, set from ``PRACTICE_PHONE_REGION`` by the app)."""
+
+    default_region = "GB"
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        try:
+            number = phonenumbers.parse(text, None if text.startswith("+") else self.default_region)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            raise ValidationError("Not a valid phone number: give it with its country code, e.g. +44 20 7946 0000.")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _can_text(phone: str) -> bool:
+    """Whether the number can receive text messages (a mobile, or a number that may be one)."""
+    kind = phonenumbers.number_type(phonenumbers.parse(phone))
+    return kind in (
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        phonenumbers.PhoneNumberType.PAGER,
+    )
+
+
+def check_text_messages(data: dict) -> None:
+    """Consent to texts, or texts as the preferred channel, need a number that can receive them."""
+    wants_texts = data.get("consent_sms") or data.get("preferred_channel") == "sms"
+    if not wants_texts:
+        return
+    field = "consent_sms" if data.get("consent_sms") else "preferred_channel"
+    if not data.get("phone"):
+        raise ValidationError("Text messages need a mobile number.", field)
+    if not _can_text(data["phone"]):
+        raise ValidationError("That number cannot receive text messages: give a mobile number.", "phone")
 
 
 class WorkingHoursField(fields.Dict):
@@ -75,16 +115,20 @@ class ClientIn(Schema):
     preferred_name = fields.String(load_default=None, validate=validate.Length(max=120))
     date_of_birth = fields.Date(load_default=None, allow_none=True)
     email = fields.Email(load_default=None, allow_none=True)
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    phone = PhoneNumber(load_default=None, allow_none=True, validate=validate.Length(max=40))
     preferred_channel = fields.String(load_default="email", validate=validate.OneOf(["email", "sms", "phone"]))
     timezone = _tz(load_default="Europe/London")
     consent_email = fields.Boolean(load_default=False, metadata={"description": "Explicit consent to email."})
+    consent_sms = fields.Boolean(
+        load_default=False, metadata={"description": "Explicit consent to text messages (a separate consent)."}
+    )
     clinician_id = fields.String(load_default=None, allow_none=True)
 
     @validates_schema
     def _consent_needs_email(self, data, **_):
         if data.get("consent_email") and not data.get("email"):
             raise ValidationError("Consent to email needs an email address.", "consent_email")
+        check_text_messages(data)
 
 
 class ClientPatch(Schema):
@@ -92,10 +136,11 @@ class ClientPatch(Schema):
     preferred_name = fields.String(validate=validate.Length(min=1, max=120))
     date_of_birth = fields.Date(allow_none=True)
     email = fields.Email(allow_none=True)
-    phone = fields.String(allow_none=True, validate=validate.Length(max=40))
+    phone = PhoneNumber(allow_none=True, validate=validate.Length(max=40))
     preferred_channel = fields.String(validate=validate.OneOf(["email", "sms", "phone"]))
     timezone = _tz()
     consent_email = fields.Boolean()
+    consent_sms = fields.Boolean(metadata={"description": "Consent to text messages (separate from email)."})
     consent_confirmed = fields.String(
         validate=validate.OneOf(["in_person", "phone", "writing"]),
         metadata={
@@ -123,6 +168,8 @@ class ClientOut(Schema):
     timezone = fields.String()
     consent_email = fields.Boolean()
     consent_email_at = fields.AwareDateTime(allow_none=True)
+    consent_sms = fields.Boolean()
+    consent_sms_at = fields.AwareDateTime(allow_none=True)
     clinician_id = fields.String(allow_none=True)
     status = fields.String()
 
@@ -160,7 +207,9 @@ class AppointmentIn(Schema):
     ends_at = fields.AwareDateTime(load_default=None, metadata={"description": "Defaults to the type's length."})
     room_id = fields.String(load_default=None, allow_none=True)
     modality = fields.String(load_default=None, validate=validate.OneOf(["in_person", "telehealth"]))
-    telehealth_url = fields.Url(load_default=None, allow_none=True)
+    telehealth_url = fields.Url(
+        load_default=None, allow_none=True, schemes={"https"}, validate=validate.Length(max=500)
+    )
     front_desk_note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
     override_reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=3, max=500))
 
@@ -212,6 +261,16 @@ class RescheduleIn(Schema):
     override_reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=3, max=500))
 
 
+class VideoLinkIn(Schema):
+    telehealth_url = fields.Url(
+        required=True,
+        allow_none=True,
+        schemes={"https"},
+        validate=validate.Length(max=500),
+        metadata={"description": "The session's video link (https); null removes it."},
+    )
+
+
 class CancelIn(Schema):
     cancelled_by = fields.String(required=True, validate=validate.OneOf(["client", "clinician", "practice"]))
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
@@ -257,10 +316,14 @@ class ResumeRemindersIn(Schema):
 
 
 class ConsentChangeOut(Schema):
-    channel = fields.String(metadata={"description": "email (questionnaires by email) or reminders"})
+    channel = fields.String(
+        metadata={"description": "email (questionnaires by email), sms (text messages) or reminders"}
+    )
     given = fields.Boolean()
     at = fields.AwareDateTime()
-    by = fields.String(metadata={"description": "the staff member's subject, or client for the unsubscribe link"})
+    by = fields.String(
+        metadata={"description": "the staff member's subject, or client (the unsubscribe link, a STOP reply)"}
+    )
     how = fields.String()
     reason = fields.String(allow_none=True)
 

@@ -82,6 +82,7 @@ def book_series(
     *,
     on_conflict: str = "none",
     by: str | None = None,
+    link_key: str,
 ) -> tuple[Series, list[Appointment], list[OccurrenceCheck]]:
     checks = check_occurrences(session, req, rule)
     problems = [c for c in checks if c.problem]
@@ -96,7 +97,13 @@ def book_series(
     session.add(series)
     session.flush()
     booked = [
-        appts.book(session, replace(req, starts_at=c.starts_at, ends_at=c.ends_at, series_id=series.id), now, by)
+        appts.book(
+            session,
+            replace(req, starts_at=c.starts_at, ends_at=c.ends_at, series_id=series.id),
+            now,
+            by,
+            link_key=link_key,
+        )
         for c in checks
         if c.problem is None
     ]
@@ -137,11 +144,21 @@ def reschedule_series(
     override_reason: str | None = None,
     by: str | None = None,
     expected_version: int | None = None,
+    link_key: str,
 ) -> list[Appointment]:
     anchor = appts.load_for_change(session, appointment_id, expected_version)
     if scope == THIS or anchor.series_id is None:
         return [
-            appts.reschedule(session, appointment_id, starts_at, ends_at, now, by=by, override_reason=override_reason)
+            appts.reschedule(
+                session,
+                appointment_id,
+                starts_at,
+                ends_at,
+                now,
+                by=by,
+                override_reason=override_reason,
+                link_key=link_key,
+            )
         ]
     clinician = get_or_404(session, Clinician, anchor.clinician_id)
     chosen = targets(session, anchor, scope, now)
@@ -183,6 +200,7 @@ def reschedule_series(
             room_id=None,
             override_reason=override_reason or "series edit",
             checked=True,
+            link_key=link_key,
         )
         for a, slot in plan
     ]

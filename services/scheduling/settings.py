@@ -17,6 +17,7 @@ from shared.config import DEV_OIDC_CLIENT_SECRET, CommonSettings
 
 @dataclass(kw_only=True)
 class SchedulingSettings(CommonSettings):
+    USES_LINK_KEY: ClassVar[bool] = True  # seals appointments' video links for the bus
     SERVICE: ClassVar[str] = "scheduling"
 
     def production_problems(self) -> list[str]:
@@ -27,6 +28,7 @@ class SchedulingSettings(CommonSettings):
 
     late_cancel_hours: float = 24.0
     practice_timezone: str = "Europe/London"
+    phone_region: str = "GB"  # the country a phone number without +<country code> is read as (ISO 3166)
 
     @classmethod
     def service_from_env(cls, env: Mapping[str, str]) -> dict:
@@ -35,4 +37,6 @@ class SchedulingSettings(CommonSettings):
             values["late_cancel_hours"] = float(env["LATE_CANCEL_HOURS"])
         if env.get("PRACTICE_TIMEZONE"):
             values["practice_timezone"] = env["PRACTICE_TIMEZONE"]
+        if env.get("PRACTICE_PHONE_REGION"):
+            values["phone_region"] = env["PRACTICE_PHONE_REGION"].upper()
         return values

@@ -123,6 +123,7 @@ CLINICIAN_REGISTERED = EventSpec("scheduling", "clinician.registered", 1, s.Clin
 CLINICIAN_UPDATED = EventSpec("scheduling", "clinician.updated", 1, s.ClinicianV1, directory=True)
 APPOINTMENT_BOOKED = EventSpec("scheduling", "appointment.booked", 1, s.AppointmentBookedV1)
 APPOINTMENT_RESCHEDULED = EventSpec("scheduling", "appointment.rescheduled", 1, s.AppointmentRescheduledV1)
+APPOINTMENT_DETAILS_CHANGED = EventSpec("scheduling", "appointment.details_changed", 1, s.AppointmentDetailsChangedV1)
 APPOINTMENT_CANCELLED = EventSpec("scheduling", "appointment.cancelled", 1, s.AppointmentCancelledV1)
 APPOINTMENT_NO_SHOW = EventSpec("scheduling", "appointment.no_show", 1, s.AppointmentNoShowV1)
 APPOINTMENT_CONFIRMATION_CHANGED = EventSpec(
@@ -145,6 +146,7 @@ NOTIFICATION_SENT = EventSpec("notifications", "notification.sent", 1, s.Notific
 NOTIFICATION_FAILED = EventSpec("notifications", "notification.failed", 1, s.NotificationOutcomeV1)
 NOTIFICATION_CANCELLED = EventSpec("notifications", "notification.cancelled", 1, s.NotificationOutcomeV1)
 CLIENT_OPTED_OUT = EventSpec("notifications", "client.opted_out", 1, s.ClientOptedOutV1)
+CLIENT_TEXTS_STOPPED = EventSpec("notifications", "client.texts_stopped", 1, s.ClientTextsStoppedV1)
 
 ALL_SPECS: tuple[EventSpec, ...] = tuple(v for v in list(globals().values()) if isinstance(v, EventSpec))
 CATALOG: dict[tuple[str, int], EventSpec] = {(spec.type, spec.version): spec for spec in ALL_SPECS}

@@ -53,6 +53,9 @@ class ClientV1(EventData):
     timezone = fields.String(required=True)
     consent_email = fields.Boolean(required=True)
     consent_email_at = _when(required=False)
+    # added compatibly: older events load as no consent to texts
+    consent_sms = fields.Boolean(load_default=False)
+    consent_sms_at = _when(required=False)
     status = fields.String(required=True, validate=validate.OneOf(list(ClientStatus)))
     version = _version()
 
@@ -95,6 +98,13 @@ class AppointmentBookedV1(EventData):
     starts_at = _when()
     ends_at = _when()
     sequence = fields.Integer(load_default=0)
+    # The video link of a telehealth appointment, sealed with ATTUNE_LINK_KEY (a link to join the session is
+    # a credential); added compatibly: older events load as None.
+    sealed_telehealth_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class AppointmentDetailsChangedV1(AppointmentBookedV1):
+    """Something the client was told about a booked appointment changed, other than its time (the video link)."""
 
 
 class AppointmentRescheduledV1(AppointmentBookedV1):
@@ -261,6 +271,14 @@ class NotificationOutcomeV1(EventData):
     source_event_id = _id()
     at = _when()
     error_class = fields.String(load_default=None, allow_none=True)
+
+
+class ClientTextsStoppedV1(EventData):
+    """The client replied STOP (or another stop word) to a text: consent to text messages ends until the
+    front desk records, with the client's confirmation, that they want texts again."""
+
+    client_id = _id()
+    stopped_at = _when()
 
 
 class ClientOptedOutV1(EventData):

@@ -222,10 +222,15 @@ def test_the_client_page_shows_everything_and_resolves_a_delivery_problem(desk):
     page.get_by_label("Email", exact=True).fill("jo@example.org")
     page.get_by_label("Date of birth").fill("1990-04-02")
     page.get_by_label("Prefers to be reached by").select_option("sms")
+    page.get_by_role("button", name="Register").click()  # texts without a number: refused, nothing written
+    assert "Text messages need a mobile number." in page.locator(".has-error").inner_text()
+    page.get_by_label("Phone", exact=True).fill("07400 123456")
+    page.get_by_label("The client agrees to receive text messages").check()
     page.get_by_role("button", name="Register").click()
     with runtime.sessions() as s:
         jo = s.scalars(select(Client)).one()
     assert str(jo.date_of_birth) == "1990-04-02" and jo.preferred_channel == "sms"
+    assert jo.phone == "+447400123456" and jo.consent_sms and jo.consent_sms_at is not None
     ada = requests.get(f"{server.url}/api/clinicians", headers=staff_headers("frontdesk")).json()[0]["id"]
     now = datetime.now(LONDON).replace(second=0, microsecond=0)
     _book(server, jo.id, ada, now + timedelta(days=3))
@@ -326,7 +331,7 @@ def test_the_client_page_shows_everything_and_resolves_a_delivery_problem(desk):
 def test_client_search_shows_results_as_you_type_and_without_javascript(desk, browser):
     page, server, runtime = desk
     h = staff_headers("frontdesk")
-    for name, phone in (("Joanna Bloggs", "07700 900123"), ("Sam Lee", "07700 900456"), ("Jo March", None)):
+    for name, phone in (("Joanna Bloggs", "07400 123456"), ("Sam Lee", "07400 654321"), ("Jo March", None)):
         requests.post(f"{server.url}/api/clients", headers=h, json={"legal_name": name, "phone": phone})
     page.goto(f"{server.url}/desk/clients")
     rows = page.locator("#results tbody tr")
@@ -335,7 +340,7 @@ def test_client_search_shows_results_as_you_type_and_without_javascript(desk, br
     expect(page.locator("#results tbody tr")).to_have_count(2)
     assert "2 clients" in page.locator("#result-count").inner_text()
     page.get_by_label("Find a client").fill("")
-    page.get_by_label("Find a client").press_sequentially("900456", delay=30)  # by phone, without the space
+    page.get_by_label("Find a client").press_sequentially("654321", delay=30)  # by phone, without the space
     expect(page.locator("#results tbody tr")).to_have_count(1)
     assert "Sam Lee" in rows.first.inner_text()
 

@@ -118,6 +118,7 @@ def scheduling_cases(ids) -> list[Case]:
         Case("scheduling.appointment_step", "POST", f"/api/appointments/{own_a}/check-in", "own", body=None),
         Case("scheduling.cancel_appointment", "POST", f"/api/appointments/{own_a}/cancel", "own", body={}),
         Case("scheduling.reschedule_appointment", "POST", f"/api/appointments/{own_a}/reschedule", "own", body={}),
+        Case("scheduling.change_video_link", "POST", f"/api/appointments/{own_a}/video-link", "own", body={}),
         Case("scheduling.cancel_in_series", "POST", f"/api/appointments/{own_a}/series/cancel", "own", body={}),
         Case("scheduling.reschedule_in_series", "POST", f"/api/appointments/{own_a}/series/reschedule", body={}),
         Case("scheduling.book_series", "POST", "/api/series", body={}),

@@ -15,6 +15,7 @@ from services.notifications.smtp_channel import SmtpChannel
 from shared.events import catalog as events
 from shared.events.envelope import Event
 from shared.messaging.tables import OutboxMessage
+from shared.sealed import seal
 from tests.support import events as ev
 from tests.support.apps import make_app
 
@@ -562,3 +563,51 @@ def test_a_questionnaire_message_waits_for_consent_at_send_time(notes, mail):
     assert notes.dispatch(NOW) == 0
     [invitation] = notes.deliveries(template="questionnaire_invitation")
     assert invitation.status == "cancelled" and invitation.last_error == "consent to email withdrawn"
+
+
+VIDEO, NEW_VIDEO = "https://video.example.org/join/room-4711?pwd=s3cret", "https://video.example.org/join/room-9000"
+
+
+def _video_booking(notes, start, url, sequence=0, spec=events.APPOINTMENT_BOOKED):
+    sealed_url = seal(notes.settings.link_key, url) if url else None
+    data = {**booked(start, sequence), "modality": "telehealth", "sealed_telehealth_url": sealed_url}
+    notes.deliver(spec, data)
+
+
+def test_the_video_link_reaches_the_client_in_the_email_and_the_calendar_entry(notes, mail):
+    start = NOW + timedelta(days=3)
+    _video_booking(notes, start, VIDEO)
+    notes.dispatch(NOW + timedelta(minutes=4))
+    [confirmation] = mail.messages()
+    assert f"Where: by video: {VIDEO}" in confirmation.text()
+    assert f'href="{VIDEO}"'.replace("&", "&amp;") in confirmation.html()
+    [event] = _calendar(confirmation).walk("VEVENT")
+    assert str(event["LOCATION"]) == VIDEO and str(event["URL"]) == VIDEO
+    conference = event["CONFERENCE"]  # RFC 7986
+    assert str(conference) == VIDEO and conference.params["FEATURE"] == "VIDEO"
+    assert conference.params["VALUE"] == "URI" and conference.params["LABEL"] == "Video call"
+    for d in notes.deliveries():  # the ledger keeps only the sealed link
+        assert VIDEO not in str(d.context)
+
+    # a new link: the client is told, with an updated calendar entry, and the reminders carry the new link
+    _video_booking(notes, start, NEW_VIDEO, 1, events.APPOINTMENT_DETAILS_CHANGED)
+    notes.dispatch(NOW + timedelta(minutes=8))
+    change = mail.messages()[-1]
+    assert (
+        change.subject == "Your appointment has changed" and NEW_VIDEO in change.text() and VIDEO not in change.text()
+    )
+    [updated] = _calendar(change).walk("VEVENT")
+    assert str(updated["UID"]) == "a1@attune" and updated["SEQUENCE"] == 1 and str(updated["URL"]) == NEW_VIDEO
+    reminders = [d for d in notes.deliveries(template="appointment_reminder") if d.status == "pending"]
+    assert reminders and len(reminders) == len(notes.settings.reminder_offsets_hours)
+    notes.dispatch(start - timedelta(hours=min(notes.settings.reminder_offsets_hours)) + timedelta(minutes=1))
+    [reminder] = [m for m in mail.messages() if m.subject == "Reminder: your appointment"]
+    assert NEW_VIDEO in reminder.text()
+
+
+def test_a_video_appointment_without_a_link_says_the_therapist_will_share_it(notes, mail):
+    _video_booking(notes, NOW + timedelta(days=3), None)
+    notes.dispatch(NOW + timedelta(minutes=4))
+    [confirmation] = mail.messages()
+    assert "by video (your therapist will share the link)" in confirmation.text()
+    assert str(_calendar(confirmation).walk("VEVENT")[0]["LOCATION"]) == "Video call"

@@ -330,3 +330,35 @@ def test_a_delivery_problem_can_be_marked_resolved_with_a_note(api):
     assert api.post("/api/delivery-problems/nope/resolve", json={"note": "x y z"}).status_code == 404
     assert api.c.post("/api/delivery-problems/d1/resolve", json={"note": "abc"},
                       headers=api.clinician_h).status_code == 403  # fmt: skip
+
+
+def test_a_video_link_travels_sealed_and_a_new_one_is_announced(api):
+    from shared.sealed import unseal
+
+    clinician, client = setup_people(api)
+    link, new_link = "https://video.example.org/join/4711?pwd=abc", "https://video.example.org/join/9000"
+    before = api.counts()
+    insecure = book(api, clinician, client, future(), telehealth_url="http://video.example.org/join/1")
+    assert insecure.status_code == 422 and "telehealth_url" in insecure.json["errors"]
+    assert api.counts() == before
+    appt = book(api, clinician, client, future(), modality="telehealth", telehealth_url=link).json
+    path = f"/api/appointments/{appt['id']}/video-link"
+    assert api.post(path, {"telehealth_url": "ftp://x.example/1"}).status_code == 422
+    assert api.post(path, {}).status_code == 422  # say the link, or null to remove it
+    changed = api.post(path, {"telehealth_url": new_link}, headers={"If-Match": f'"{appt["version"]}"'})
+    assert changed.status_code == 200 and changed.json["telehealth_url"] == new_link
+    stale = api.post(path, {"telehealth_url": link}, headers={"If-Match": f'"{appt["version"]}"'})
+    assert stale.status_code == 412
+    with api.runtime.sessions() as s:
+        rows = s.execute(
+            select(OutboxMessage.event_type, OutboxMessage.payload).where(OutboxMessage.key == client["id"])
+        ).all()
+    video = [(t, p) for t, p in rows if "appointment" in t]
+    assert [t.rsplit(".", 1)[-1] for t, _ in video] == ["booked", "details_changed"]
+    for (_, payload), expected in zip(video, (link, new_link), strict=True):
+        assert "video.example.org" not in payload  # only sealed on the bus
+        sealed_url = __import__("json").loads(payload)["data"]["sealed_telehealth_url"]
+        assert unseal(api.runtime.settings.link_key, sealed_url) == expected
+    api.post(f"/api/appointments/{appt['id']}/cancel", {"cancelled_by": "client"})
+    refused = api.post(path, {"telehealth_url": link})
+    assert refused.status_code == 409 and "booked" in refused.json["detail"]

@@ -53,11 +53,11 @@ def test_every_secret_and_production_setting_is_required():
 def test_each_service_gets_its_own_bus_account_and_only_the_secrets_it_uses():
     services = _compose()["services"]
     needs = {
-        "scheduling": {"ATTUNE_LINK_SECRET", "OIDC_ADMIN_CLIENT_SECRET"},
+        "scheduling": {"ATTUNE_LINK_SECRET", "OIDC_ADMIN_CLIENT_SECRET", "ATTUNE_LINK_KEY"},
         "feedback": {"ATTUNE_LINK_KEY"},
-        "notifications": {"ATTUNE_LINK_SECRET", "ATTUNE_LINK_KEY"},
+        "notifications": {"ATTUNE_LINK_SECRET", "ATTUNE_LINK_KEY", "SMS_AUTH_TOKEN"},
     }
-    secrets = {"ATTUNE_LINK_SECRET", "ATTUNE_LINK_KEY", "OIDC_ADMIN_CLIENT_SECRET"}
+    secrets = {"ATTUNE_LINK_SECRET", "ATTUNE_LINK_KEY", "OIDC_ADMIN_CLIENT_SECRET", "SMS_AUTH_TOKEN"}
     for service, wanted in needs.items():
         for process in (service, f"{service}-worker"):
             env = services[process]["environment"]

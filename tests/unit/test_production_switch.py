@@ -21,6 +21,8 @@ SAFE = {
     "FEEDBACK_PUBLIC_URL": "https://care.practice.example",
     "NOTIFICATIONS_PUBLIC_URL": "https://mail.practice.example",
     "ALERT_ONCALL_ADDRESS": "oncall@practice.example",
+    "SMS_AUTH_TOKEN": "the-practice-s-own-sms-auth-token",
+    "SMS_API_URL": "",  # the provider's own API
     "OIDC_ADMIN_CLIENT_SECRET": "another-secret-from-the-provider",
     "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
     "KAFKA_SASL_USERNAME": "feedback",
@@ -62,6 +64,15 @@ def test_each_unsafe_setting_is_refused_by_name(settings, variable, value, named
         settings.from_env(env)
 
 
+def test_notifications_refuses_the_dev_sms_provider_unless_texts_are_off():
+    for variable in ("SMS_AUTH_TOKEN", "SMS_API_URL"):
+        env = {k: v for k, v in SAFE.items() if k != variable}
+        with pytest.raises(ValueError, match="SMS_AUTH_TOKEN"):
+            NotificationsSettings.from_env(env)
+    env = {k: v for k, v in SAFE.items() if not k.startswith("SMS_")}
+    assert NotificationsSettings.from_env({**env, "SMS_ENABLED": "false"}).sms_enabled is False
+
+
 def test_notifications_needs_someone_on_call():
     env = {k: v for k, v in SAFE.items() if k != "ALERT_ONCALL_ADDRESS"}
     with pytest.raises(ValueError, match="ALERT_ONCALL_ADDRESS"):
@@ -75,7 +86,6 @@ def test_development_starts_with_its_defaults():
 
 def test_the_services_that_handle_links_need_their_own_link_key():
     env = {k: v for k, v in SAFE.items() if k != "ATTUNE_LINK_KEY"}
-    for settings in (FeedbackSettings, NotificationsSettings):
+    for settings in (FeedbackSettings, NotificationsSettings, SchedulingSettings):  # scheduling seals video links
         with pytest.raises(ValueError, match="ATTUNE_LINK_KEY"):
             settings.from_env(env)
-    assert SchedulingSettings.from_env(env)  # scheduling never sees a questionnaire link
