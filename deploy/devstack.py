@@ -140,6 +140,7 @@ Attune is starting:
   delivery log       http://127.0.0.1:8003/admin/deliveries
   scheduling API     http://127.0.0.1:8001/docs   (OpenAPI: /openapi.json)
   mail sink          http://127.0.0.1:8090/   (SMTP on 127.0.0.1:{os.environ["SMTP_PORT"]}, files in var/mail)
+  SMS sink           http://127.0.0.1:8035/   (a local SMS provider; texts in var/sms)
   Kafka              {bootstrap}
   Keycloak           {issuer}
 

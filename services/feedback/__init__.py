@@ -20,11 +20,13 @@ def create_app(settings: FeedbackSettings | None = None, runtime: Runtime | None
     app = make_flask(runtime, __name__, policy.POLICY)
     measures.use_extra_dir(settings.measures_dir)
 
-    from services.feedback import api, cli, pages, questionnaire_form
+    from services.feedback import api, cli, kiosk_pages, pages, questionnaire_form, shared_report
 
     ProblemApi(app).register_blueprint(api.blp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(questionnaire_form.bp)
-    limit_public_links(app, questionnaire_form.bp)
+    app.register_blueprint(kiosk_pages.bp)
+    app.register_blueprint(shared_report.bp)
+    limit_public_links(app, questionnaire_form.bp, shared_report.bp)
     cli.register(app)
     return app

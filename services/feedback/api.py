@@ -11,19 +11,22 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from services.feedback import alerts, measures, queries
-from services.feedback.models import Alert, Assignment, MeasurementPlan
+from services.feedback import alerts, kiosk, measures, queries
+from services.feedback.models import Alert, Assignment, KioskDevice, MeasurementPlan
 from services.feedback.schemas import (
     AlertOut,
     BreakGlassIn,
     BreakGlassOut,
     CaseloadOut,
+    KioskIn,
+    KioskOut,
     PlanSchema,
     ProgressOut,
     QuestionnaireStatusOut,
     ReportQuery,
     ResolveIn,
     ResponseOut,
+    StartQuestionnaireIn,
 )
 from services.feedback.viewer import current_viewer
 from shared.db import utcnow
@@ -116,6 +119,39 @@ class Questionnaires(MethodView):
         return session.scalars(
             select(Assignment).where(Assignment.client_id == client_id).order_by(Assignment.issued_at)
         ).all()
+
+    @blp.arguments(StartQuestionnaireIn)
+    @blp.response(201, QuestionnaireStatusOut)
+    def post(self, data, client_id):
+        """Start a questionnaire now (trigger ``manual``): sent by the client's usual channel, or handed to a
+        practice tablet (``kiosk_id``) for the client to fill in in the room."""
+        session = current_session()
+        viewer = current_viewer(session)
+        return kiosk.start_for(
+            session, g.principal, viewer, settings_of(current_app), client_id, data["measures"], data["kiosk_id"]
+        )
+
+
+@blp.route("/kiosks")
+class Kiosks(MethodView):
+    decorators = [unit_of_work]
+
+    @blp.response(200, KioskOut(many=True))
+    def get(self):
+        """The practice's tablets (to choose one when starting a questionnaire in the room)."""
+        return (
+            current_session()
+            .scalars(select(KioskDevice).where(KioskDevice.revoked_at.is_(None)).order_by(KioskDevice.name))
+            .all()
+        )
+
+    @blp.arguments(KioskIn)
+    @blp.response(201, KioskOut)
+    def post(self, data):
+        """Register a practice tablet: its link is in this answer only (open it on the tablet, keep it there)."""
+        device, token = kiosk.register(current_session(), data["name"], g.principal.subject, utcnow())
+        settings = settings_of(current_app)
+        return {"id": device.id, "name": device.name, "url": f"{settings.questionnaire_base_url}/kiosk/{token}"}
 
 
 @blp.route("/alerts")

@@ -40,9 +40,12 @@ def issue(
     appointment_id: str | None = None,
     session_number: int | None = None,
     skip_reason: str | None = None,
-) -> Assignment:
+    in_the_room: bool = False,
+) -> tuple[Assignment, str | None]:
     """Create the assignment for ``source`` and emit ``questionnaire.issued``, or record why not (the plan's
-    ``skip_reason``, or no consent): staff see every skip."""
+    ``skip_reason``, or no consent): staff see every skip. Returns the assignment and its link token (None when
+    skipped). ``in_the_room``: filled in on a practice tablet, so no consent to messages is needed and the
+    event tells notifications not to send it."""
     assignment = Assignment(
         client_id=client.id,
         clinician_id=clinician_id,
@@ -56,11 +59,11 @@ def issue(
     )
     if skip_reason:
         assignment.status, assignment.skip_reason, assignment.measures = QuestionnaireStatus.SKIPPED, skip_reason, []
-        return _skipped(session, assignment, source)
-    if not client.consent_email:
+        return _skipped(session, assignment, source), None
+    if not (client.consent_email or client.consent_sms or in_the_room):
         assignment.status = QuestionnaireStatus.NO_CONSENT  # visible to staff: no questionnaire went out, and why
-        assignment.skip_reason = "the client has not consented to questionnaires by email"
-        return _skipped(session, assignment, source)
+        assignment.skip_reason = "the client has not consented to questionnaires by email or text"
+        return _skipped(session, assignment, source), None
     token = secrets.token_urlsafe(32)
     assignment.token_hash = hash_token(token)
     assignment.expires_at = now + ttl
@@ -77,11 +80,12 @@ def issue(
             "sealed_url": sealed.seal(link_key, f"{base_url}/q/{token}"),
             "expires_at": assignment.expires_at,
             "trigger": trigger,
+            "delivery": "kiosk" if in_the_room else "message",
         },
         subject=client.id,
         causation=source,
     )
-    return assignment
+    return assignment, token
 
 
 def _skipped(session: Session, assignment: Assignment, source) -> Assignment:

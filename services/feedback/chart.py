@@ -39,8 +39,10 @@ def progress_svg(
     expected: list[tuple[int, float, float]] | None = None,
     cutoff: float | None = None,
     rc_points: float | None = None,
+    for_client: bool = False,
 ) -> str:
-    """``expected``: (n, expected score, failure boundary) per questionnaire number."""
+    """``expected``: (n, expected score, failure boundary) per questionnaire number. ``for_client``: the
+    client's own copy, in plain words and without the failure boundary (a clinician's tool, not a verdict)."""
     lo, hi = value_range
     last_n = max([p.n for p in points] + [n for n, _, _ in expected or []] + [2])
     x = _scale(1, last_n, W - LEFT - RIGHT, LEFT)
@@ -77,7 +79,8 @@ def progress_svg(
         out.append(
             f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y(cutoff)}" y2="{y(cutoff)}" stroke="#8a4b00" '
             f'stroke-dasharray="2 3" class="cutoff"/><text x="{W - RIGHT - 4}" y="{y(cutoff) - 4}" '
-            f'text-anchor="end" fill="#8a4b00">clinical cutoff {cutoff:g}</text>'
+            f'text-anchor="end" fill="#8a4b00">{"treatment level" if for_client else "clinical cutoff"} '
+            f"{cutoff:g}</text>"
         )
     if expected:
         exp_path = " ".join(f"{x(n)},{y(e)}" for n, e, _ in expected)
@@ -86,10 +89,11 @@ def progress_svg(
             f'<polyline points="{exp_path}" fill="none" stroke="#2b8a3e" stroke-width="1.5" '
             f'stroke-dasharray="6 4" class="expected"/>'
         )
-        out.append(
-            f'<polyline points="{bound_path}" fill="none" stroke="#a4161a" stroke-width="1.5" '
-            f'stroke-dasharray="1 3" class="boundary"/>'
-        )
+        if not for_client:
+            out.append(
+                f'<polyline points="{bound_path}" fill="none" stroke="#a4161a" stroke-width="1.5" '
+                f'stroke-dasharray="1 3" class="boundary"/>'
+            )
     if points:
         path = " ".join(f"{x(p.n)},{y(p.total)}" for p in points)
         out.append(f'<polyline points="{path}" fill="none" stroke="#0b4f8a" stroke-width="2.5" class="scores"/>')
@@ -108,6 +112,8 @@ def progress_svg(
                 f'<text x="{x(p.n)}" y="{y(p.total) - 9}" text-anchor="middle" font-weight="600">{p.total:g}</text>'
             )
     legend = [("#0b4f8a", "", "scores"), ("#2b8a3e", "6 4", "expected"), ("#a4161a", "1 3", "failure boundary")]
+    if for_client:
+        legend = [("#0b4f8a", "", "your scores")] + ([("#2b8a3e", "6 4", "the usual course")] if expected else [])
     for i, (colour, dash, name) in enumerate(legend):
         lx = LEFT + i * 150
         out.append(

@@ -33,6 +33,18 @@ def _show(measure, fitted: trajectories.FittedCourse) -> None:
 
 
 def register(app) -> None:
+    @app.cli.command("add-tablet")
+    @click.option("--name", required=True, help='what staff call it, e.g. "Waiting room tablet" (never a client)')
+    def add_tablet_cmd(name):
+        """Register a practice tablet for questionnaires in the room; prints its link once."""
+        from services.feedback import kiosk
+        from shared.db import utcnow
+
+        runtime = runtime_of(app)
+        with transaction(runtime.sessions) as session:
+            device, token = kiosk.register(session, name, "cli", utcnow())
+        click.echo(f"{device.name}: open {runtime.settings.questionnaire_base_url}/kiosk/{token} on the tablet")
+
     @app.cli.command("fit-curves")
     @click.option(
         "--measure", "measure_ids", multiple=True, help="measure id (repeat; default: every measure but alliance ones)"

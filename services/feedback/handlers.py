@@ -27,6 +27,7 @@ def upsert_client(session: Session, event: Event) -> None:
     client.clinician_id = d.clinician_id
     client.episode_id = d.episode_id
     client.consent_email = d.consent_email
+    client.consent_sms = d.consent_sms and d.preferred_channel == "sms"
     client.status = d.status
     session.merge(client)
     if d.episode_id:

@@ -30,6 +30,8 @@ class ClientRecord(Base):
     clinician_id: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     episode_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     consent_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Texts count as a way to send questionnaires for a client who prefers them (notifications picks the channel).
+    consent_sms: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(12), default=ClientStatus.ACTIVE)
     version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the newest event applied
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -95,6 +97,7 @@ class Assignment(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # the form first shown
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    kiosk_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # filled in on this practice tablet
 
     __table_args__ = (Index("ix_assignments_open_expiry", "status", "expires_at"),)
 
@@ -171,6 +174,40 @@ class CourseModel(Base):
     sessions: Mapped[dict] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_course_models_measure_version", "measure", "version", unique=True),)
+
+
+class KioskDevice(Base):
+    """A practice tablet in kiosk mode: it shows a neutral screen until staff hand it one client's
+    questionnaire, then that form only. Reached by a device link whose token is stored hashed; the handed-over
+    questionnaire link waits here sealed (``ATTUNE_LINK_KEY``) until the tablet picks it up, once."""
+
+    __tablename__ = "kiosk_devices"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(80))  # "Waiting room tablet": never a client's name
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    pending_link: Mapped[str | None] = mapped_column(String(400), nullable=True)  # sealed
+    pending_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ProgressShare(Base):
+    """A progress report shared with the client: a single-use, expiring link (stored hashed), who shared it
+    and when the client opened it (shown on the client's page; every share is also in the audit trail)."""
+
+    __tablename__ = "progress_shares"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    shared_by: Mapped[str] = mapped_column(String(80))
+    shared_by_clinician: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class MeasurementPlan(Base):

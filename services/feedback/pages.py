@@ -9,10 +9,10 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from markupsafe import Markup
 from sqlalchemy import select
 
-from services.feedback import alerts, change, queries
+from services.feedback import alerts, change, kiosk, progress_report, queries
 from services.feedback.change import reliable_change_points
 from services.feedback.chart import progress_svg
-from services.feedback.models import Alert
+from services.feedback.models import Alert, KioskDevice, ProgressShare
 from services.feedback.viewer import current_viewer
 from shared.db import utcnow
 from shared.unit_of_work import transaction
@@ -69,6 +69,12 @@ def client_page(client_id):
         grants = queries.break_glass_on(session, client.id)
         attended, completed = queries.attendance(session, client)
         names = queries.clinician_names(session)
+        tablets = session.scalars(
+            select(KioskDevice).where(KioskDevice.revoked_at.is_(None)).order_by(KioskDevice.name)
+        ).all()
+        shares = session.scalars(
+            select(ProgressShare).where(ProgressShare.client_id == client.id).order_by(ProgressShare.created_at)
+        ).all()
     return render_template(
         "dashboard/client.html",
         client=client,
@@ -80,6 +86,10 @@ def client_page(client_id):
         names=names,
         direction=change.direction,
         in_words=change.in_words,
+        tablets=tablets,
+        started=request.args.get("started"),
+        shares=shares,
+        shared=request.args.get("shared"),
     )
 
 
@@ -123,6 +133,45 @@ def alert_page(alert_id):
         alert = queries.visible_alert(session, current_viewer(session), alert_id)
         client = session.get(queries.ClientRecord, alert.client_id)
     return render_template("dashboard/alert.html", alert=alert, client=client)
+
+
+@bp.get("/dashboard/clients/<client_id>/report")
+def progress_report_page(client_id):
+    """The client's own progress report, for the session: printable on one page (save as PDF from the print
+    dialog). Totals and what they mean only: no item answers, alert texts or risk flags."""
+    with transaction() as session:
+        client = queries.visible_client(session, current_viewer(session), client_id)
+        sections = progress_report.sections(session, client)
+    return render_template("progress_report.html", sections=sections, name=client.preferred_name, printable=True)
+
+
+@bp.post("/dashboard/clients/<client_id>/share")
+def share_progress(client_id):
+    """Send the client a single-use link to their progress report (by their usual channel; audited)."""
+    settings = settings_of(current_app)
+    with transaction() as session:
+        client = queries.visible_client(session, current_viewer(session), client_id)
+        progress_report.share(
+            session,
+            client,
+            by=g.principal.subject,
+            clinician_id=g.principal.clinician_id,
+            now=utcnow(),
+            base_url=settings.questionnaire_base_url,
+            link_key=settings.link_key,
+        )
+    return redirect(url_for("dashboard.client_page", client_id=client_id, shared=1) + "#share-h", code=303)
+
+
+@bp.post("/dashboard/clients/<client_id>/questionnaires")
+def start_questionnaire(client_id):
+    """Start the client's questionnaire now: sent by their usual channel, or on a practice tablet."""
+    kiosk_id = request.form.get("kiosk_id") or None
+    with transaction() as session:
+        viewer = current_viewer(session)
+        assignment = kiosk.start_for(session, g.principal, viewer, settings_of(current_app), client_id, None, kiosk_id)
+        started = "tablet" if assignment.kiosk_id else ("sent" if assignment.token_hash else assignment.status)
+    return redirect(url_for("dashboard.client_page", client_id=client_id, started=started) + "#start-h", code=303)
 
 
 @bp.post("/alerts/<alert_id>/<action>")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from services.feedback import assignments, crisis, measures, submission
+from services.feedback import assignments, crisis, kiosk, measures, submission
 from services.feedback.scoring import InvalidAnswers
 from shared.db import utcnow
 from shared.unit_of_work import transaction
@@ -27,7 +27,21 @@ def _unavailable():
     return render_template("unavailable.html"), 404, NO_STORE
 
 
-def _form(assignment, answers=None, errors=None, status=200):
+def _kiosk_home(db, assignment) -> str | None:
+    """On a practice tablet (the form was handed to it, and the page knows the tablet's own link): where the
+    tablet goes back to. Anywhere else, None: an emailed link never turns into kiosk mode."""
+    from flask import url_for
+
+    from services.feedback.models import KioskDevice
+
+    token = request.args.get("k", "")
+    device = db.get(KioskDevice, assignment.kiosk_id) if assignment.kiosk_id and token else None
+    if device is None or device.revoked_at is not None or not kiosk.owns(device, token):
+        return None
+    return url_for("kiosk.screen", token=token)
+
+
+def _form(assignment, answers=None, errors=None, status=200, kiosk_home=None):
     forms = [measures.get(m) for m in assignment.measures]
     token = _csrf().dumps(assignment.id)
     labels = {
@@ -43,6 +57,7 @@ def _form(assignment, answers=None, errors=None, status=200):
         labels=labels,
         csrf=token,
         audience=settings_of(current_app).answers_audience,
+        kiosk_home=kiosk_home,
     )
     return page, status, NO_STORE
 
@@ -69,7 +84,7 @@ def questionnaire(token: str):
             if assignment is None:
                 return _unavailable()
             assignments.mark_opened(db, assignment, now)
-            return _form(assignment)
+            return _form(assignment, kiosk_home=_kiosk_home(db, assignment))
 
     with transaction() as db:  # read and validate first: a refused form writes nothing
         assignment = assignments.find_open(db, token, now)
@@ -81,10 +96,11 @@ def questionnaire(token: str):
         except BadSignature:
             return render_template("unavailable.html", reason="expired_form"), 400, NO_STORE
         answers = _parse(request.form, assignment.measures)
+        home = _kiosk_home(db, assignment)
         try:
             scores = submission.validate(assignment, answers)
         except InvalidAnswers as exc:
-            return _form(assignment, answers, exc.problems, status=422)
+            return _form(assignment, answers, exc.problems, status=422, kiosk_home=home)
     with transaction() as db:
         assignment = assignments.find_open(db, token, now)
         if assignment is None or not assignments.claim(db, assignment, now):
@@ -94,4 +110,11 @@ def questionnaire(token: str):
     # submission's own scores, and nothing in the browser's history can show it again.
     settings = settings_of(current_app)
     notices = crisis.notices(outcome.scores, settings.crisis_text)
-    return render_template("thanks.html", notices=notices, audience=settings.answers_audience), 200, NO_STORE
+    page = render_template(
+        "thanks.html",
+        notices=notices,
+        audience=settings.answers_audience,
+        kiosk_home=home,
+        kiosk_return_after=None if notices else 60,  # crisis information stays until "Done" or idle
+    )
+    return page, 200, NO_STORE

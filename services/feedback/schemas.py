@@ -80,11 +80,35 @@ class ResolveIn(Schema):
 class QuestionnaireStatusOut(Schema):
     assignment_id = fields.String(attribute="id")
     trigger = fields.String()
+    on_tablet = fields.Boolean(attribute="kiosk_id", metadata={"description": "Handed to a practice tablet"})
     session_number = fields.Integer(allow_none=True)
     issued_at = fields.AwareDateTime()
     status = fields.String()
     skip_reason = fields.String(allow_none=True)
     completed_at = fields.AwareDateTime(allow_none=True)
+
+
+class StartQuestionnaireIn(Schema):
+    measures = fields.List(
+        fields.String(),
+        load_default=None,
+        validate=lambda v: _known_measures(v) or True,
+        metadata={"description": "Default: the client's plan for sessions"},
+    )
+    kiosk_id = fields.String(
+        load_default=None, allow_none=True, metadata={"description": "Hand it to this practice tablet; else send it"}
+    )
+
+
+class KioskIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=2, max=80))
+
+
+class KioskOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    last_seen_at = fields.AwareDateTime(allow_none=True)
+    url = fields.String(metadata={"description": "The tablet's link, shown once when it is registered"})
 
 
 def _known_measures(values: list[str]) -> None:

@@ -30,6 +30,7 @@ HANDLERS = {
     events.APPOINTMENT_NO_SHOW: handlers.appointment_no_show,
     events.CLIENT_REMINDERS_RESUMED: handlers.reminders_resumed,
     events.QUESTIONNAIRE_ISSUED: handlers.invite_to_questionnaire,
+    events.PROGRESS_SHARED: handlers.send_progress_report,
     events.QUESTIONNAIRE_COMPLETED: handlers.questionnaire_completed,
     events.QUESTIONNAIRE_EXPIRED: handlers.questionnaire_expired,
     events.ALERT_RAISED: handlers.notify_alert,

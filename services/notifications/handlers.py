@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from services.notifications import deliveries, kinds, rules, scheduled
 from services.notifications.models import Contact, QuestionnaireRecord
 from services.notifications.settings import NotificationsSettings
-from shared import logs
+from shared import logs, sealed
 from shared.errors import MissingDependency
 from shared.events.envelope import Event
 from shared.projections import is_stale
@@ -94,6 +94,8 @@ def upsert_clinician(session: Session, event: Event) -> None:
 def invite_to_questionnaire(session: Session, event: Event, settings: NotificationsSettings, clock) -> None:
     d = event.data
     session.merge(QuestionnaireRecord(id=d.assignment_id, client_id=d.client_id, status=QuestionnaireStatus.OPEN))
+    if d.delivery == "kiosk":
+        return  # filled in on a practice tablet in the room: nothing to send
     contact = session.get(Contact, d.client_id)
     if contact is None:  # its event may still be on its way from scheduling's topic: park until it comes
         raise MissingDependency(f"contact:{d.client_id}")
@@ -125,6 +127,38 @@ def invite_to_questionnaire(session: Session, event: Event, settings: Notificati
         channel=way.channel,
     )
     scheduled.schedule_questionnaire_reminder(session, settings, contact, event, now, way.channel)
+
+
+def send_progress_report(session: Session, event: Event, settings: NotificationsSettings, clock) -> None:
+    """The therapist shared the client's progress report: send its single-use link by the client's channel."""
+    d = event.data
+    contact = session.get(Contact, d.client_id)
+    if contact is None:
+        raise MissingDependency(f"contact:{d.client_id}")
+    report = kinds.PROGRESS_REPORT.name
+    way = deliveries.route(contact, settings, needs_email_consent=True)
+    if not way.reached:
+        if way.reason.startswith(rules.NOT_REACHED):
+            deliveries.not_reached(session, report, contact, event, way.reason)
+        else:
+            deliveries.withhold(session, report, contact, event, way.reason)
+        return
+    expires = d.expires_at.astimezone(ZoneInfo(contact.timezone))
+    deliveries.enqueue(
+        session,
+        report,
+        contact,
+        event,
+        due_at=scheduled.client_due(settings, contact, clock()),
+        context={
+            "preferred_name": contact.display_name,
+            "report_url": sealed.unseal(settings.link_key, d.sealed_url),
+            "expires_at": d.expires_at.isoformat(),
+            "expires_local": f"{expires:%A %d %B at %H:%M} ({contact.timezone})",
+            "expires_short": f"{expires:%a %d %b %H:%M}",
+        },
+        channel=way.channel,
+    )
 
 
 def _close_questionnaire(session: Session, event: Event, status: QuestionnaireStatus) -> None:

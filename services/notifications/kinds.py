@@ -45,6 +45,13 @@ QUESTIONNAIRE_REMINDER = Kind(
     secret_keys=("questionnaire_url",),
     still_wanted=rules.questionnaire_reminder_wanted,
 )
+PROGRESS_REPORT = Kind(
+    "progress_report",
+    "Your progress so far",
+    timing="at once (after quiet hours)",
+    secret_keys=("report_url",),
+    still_wanted=rules.progress_report_wanted,
+)
 ALERT_NOTICE = Kind(
     "alert_notice",
     "A client on your caseload needs attention",
@@ -78,6 +85,7 @@ KINDS: dict[str, Kind] = {
     for kind in (
         QUESTIONNAIRE_INVITATION,
         QUESTIONNAIRE_REMINDER,
+        PROGRESS_REPORT,
         ALERT_NOTICE,
         APPOINTMENT_CONFIRMATION,
         APPOINTMENT_CHANGE,

@@ -157,6 +157,15 @@ def appointment_reminder_wanted(context: dict, facts: SendTimeFacts) -> str | No
     return None
 
 
+def progress_report_wanted(context: dict, facts: SendTimeFacts) -> str | None:
+    """A progress report link goes, as a questionnaire does, only with consent to email or texts, and never
+    after it expired."""
+    expires = context.get("expires_at")
+    if expires and datetime.fromisoformat(expires) <= facts.now:
+        return "link expired"
+    return client_reachable(facts, needs_consent=True)
+
+
 def questionnaire_reminder_wanted(context: dict, facts: SendTimeFacts) -> str | None:
     """No reminder for a questionnaire already answered or expired."""
     return questionnaire_message_wanted(context, facts)

@@ -138,6 +138,7 @@ QUESTIONNAIRE_COMPLETED = EventSpec("feedback", "questionnaire.completed", 1, s.
 QUESTIONNAIRE_EXPIRED = EventSpec("feedback", "questionnaire.expired", 1, s.QuestionnaireExpiredV1)
 QUESTIONNAIRE_SKIPPED = EventSpec("feedback", "questionnaire.skipped", 1, s.QuestionnaireSkippedV1)
 QUESTIONNAIRE_OPENED = EventSpec("feedback", "questionnaire.opened", 1, s.QuestionnaireOpenedV1)
+PROGRESS_SHARED = EventSpec("feedback", "progress.shared", 1, s.ProgressSharedV1)
 ALERT_RAISED = EventSpec("feedback", "alert.raised", 1, s.AlertRaisedV1)
 ALERT_ESCALATED = EventSpec("feedback", "alert.escalated", 1, s.AlertEscalatedV1)
 ALERT_RESOLVED = EventSpec("feedback", "alert.resolved", 1, s.AlertResolvedV1)

@@ -171,6 +171,8 @@ class QuestionnaireIssuedV1(EventData):
     questionnaire_url = fields.Url(load_default=None, allow_none=True, require_tld=False)
     expires_at = _when()
     trigger = fields.String(required=True, validate=validate.OneOf(["intake", "session", "manual"]))
+    # "kiosk": filled in on a practice tablet, nothing to send (added compatibly: older events are messages)
+    delivery = fields.String(load_default="message", validate=validate.OneOf(["message", "kiosk"]))
 
 
 class MeasureScoreV1(Schema):
@@ -204,6 +206,17 @@ class QuestionnaireExpiredV1(EventData):
     client_id = _id()
     clinician_id = _id()
     expired_at = _when()
+
+
+class ProgressSharedV1(EventData):
+    """The therapist shared the client's progress report: notifications sends the link (sealed with
+    ``ATTUNE_LINK_KEY``, single use, expiring). No score travels: only the link."""
+
+    share_id = _id()
+    client_id = _id()
+    clinician_id = _opt_id()
+    sealed_url = fields.String(required=True, validate=validate.Regexp(r"^fernet:"))
+    expires_at = _when()
 
 
 class QuestionnaireSkippedV1(EventData):

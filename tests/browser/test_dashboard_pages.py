@@ -171,3 +171,52 @@ def test_the_outcome_report_page_for_an_admin(browser, tmp_path):
     finally:
         page.context.close()
         server.stop()
+
+
+def test_the_clients_progress_report_prints_on_one_page_without_answers_or_alerts(browser, tmp_path):
+    import json
+    import re
+
+    from sqlalchemy import select
+
+    from shared import sealed
+    from shared.messaging.tables import OutboxMessage
+
+    runtime, server = serve("feedback", f"sqlite:///{tmp_path / 'f.db'}")
+    client_with_scores(runtime, "c-jo", "k-ada", [19, 17, 14, 12, 9, 8], name="Jo", risk_at=3)
+    page = signed_in_page(browser, server, "clinician", "k-ada", "/dashboard/clients/c-jo")
+    try:
+        page.get_by_role("link", name="The client's progress report").click()
+        assert page.get_by_role("heading", name="Your progress, Jo").is_visible()
+        text = page.locator("#report").inner_text()
+        assert "From 19 at the start to 8 now (6 questionnaires)" in text
+        for never in ("item 9", "Several days", "alert", "risk", "failure boundary"):
+            assert never.lower() not in text.lower(), never
+        assert page.locator("svg .alert-marker").count() == 0 and page.locator("svg .boundary").count() == 0
+        assert page.get_by_role("button", name="Print or save as PDF").is_visible()
+        page.screenshot(path=str(FIGURES / "progress-report.png"), full_page=True)
+        page.emulate_media(media="print")
+        assert not page.get_by_role("button", name="Print or save as PDF").is_visible()  # not on paper
+        pdf = page.pdf(format="A4", print_background=True)
+        assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1  # one page
+
+        # shared with the client: the link from the bus opens the same report once, on a phone, signed out
+        page.emulate_media(media="screen")
+        page.go_back()
+        page.get_by_role("button", name="Send it to the client").click()
+        assert page.locator("#shared").is_visible()
+        with runtime.sessions() as s:
+            payload = s.scalars(
+                select(OutboxMessage.payload).where(OutboxMessage.event_type == "attune.feedback.progress.shared")
+            ).one()
+        link = sealed.unseal(runtime.settings.link_key, json.loads(payload)["data"]["sealed_url"])
+        phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
+        phone.goto(link)
+        assert phone.get_by_role("heading", name="Your progress, Jo").is_visible()
+        assert "Several days" not in phone.content() and phone.locator("svg .alert-marker").count() == 0
+        phone.reload()
+        assert phone.get_by_role("heading", name="Your progress, Jo").count() == 0  # single use
+        phone.context.close()
+    finally:
+        page.context.close()
+        server.stop()

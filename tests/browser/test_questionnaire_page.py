@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from services.feedback import assignments, create_app
+from services.feedback import assignments
 from services.feedback.models import ClientRecord
 from shared.db import transaction, utcnow
 from shared.events.envelope import Event
-from tests.support.apps import service_runtime
-from tests.support.live import LiveServer
-from tests.support.ports import free_port
+from tests.support.live import public_feedback
 
 FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
 
@@ -22,14 +20,7 @@ FIGURES = Path(__file__).resolve().parents[2] / "docs" / "figures"
 @pytest.fixture
 def issue_link(tmp_path):
     """A feedback service on a real port; ``issue_link(measures)`` issues a questionnaire and returns its link."""
-    port = free_port()
-    runtime = service_runtime(
-        "feedback",
-        f"sqlite:///{tmp_path / 'f.db'}",
-        wake_port=None,
-        public_urls={"scheduling": "", "feedback": f"http://127.0.0.1:{port}", "notifications": ""},
-    )
-    server = LiveServer(create_app(runtime.settings, runtime), port).start()
+    runtime, server = public_feedback(f"sqlite:///{tmp_path / 'f.db'}")
 
     def issue(measure_ids: list[str], client_id: str = "c1") -> str:
         from shared import sealed

@@ -226,6 +226,8 @@ def feedback_cases(ids) -> list[Case]:
         Case("clinical.Alerts", "GET", "/api/alerts"),
         Case("clinical.PracticePlan", "GET", "/api/plans/practice"),
         Case("clinical.PracticePlan", "PUT", "/api/plans/practice", body={"session_measures": ["nope"]}),
+        Case("clinical.Kiosks", "GET", "/api/kiosks"),
+        Case("clinical.Kiosks", "POST", "/api/kiosks", body={"name": ""}),
     ]
     for who in ("own", "other"):
         client, alert = f"c-{who}", ids[f"{who}_alert"]
@@ -234,6 +236,13 @@ def feedback_cases(ids) -> list[Case]:
             Case("clinical.Responses", "GET", f"/api/clients/{client}/responses", who),
             Case("clinical.FhirExport", "GET", f"/api/clients/{client}/fhir", who),
             Case("clinical.Questionnaires", "GET", f"/api/clients/{client}/questionnaires", who),
+            Case(
+                "clinical.Questionnaires",
+                "POST",
+                f"/api/clients/{client}/questionnaires",
+                who,
+                body={"measures": ["phq9"]},
+            ),
             Case("clinical.ClientPlan", "GET", f"/api/clients/{client}/plan", who),
             Case("clinical.ClientPlan", "PUT", f"/api/clients/{client}/plan", who, body=PLAN),
             Case("clinical.BreakGlass", "GET", f"/api/clients/{client}/break-glass", who),
@@ -285,6 +294,8 @@ KEY_RULES = [
     ("feedback", "clinical.FhirExport", "GET", "admin", False),
     ("feedback", "dashboard.home", "GET", "admin", False),
     ("feedback", "clinical.PracticePlan", "PUT", "clinician", False),
+    ("feedback", "clinical.Kiosks", "POST", "frontdesk", False),  # only admins register a practice tablet
+    ("feedback", "clinical.Questionnaires", "POST", "frontdesk", True),  # the desk may start one in the room
     ("scheduling", "scheduling.Appointments", "POST", "clinician", False),  # the desk books
     ("scheduling", "scheduling.discharge", "POST", "clinician", True),  # their own clients (ownership)
     ("scheduling", "desk.day", "GET", "clinician", False),

@@ -611,3 +611,40 @@ def test_a_video_appointment_without_a_link_says_the_therapist_will_share_it(not
     [confirmation] = mail.messages()
     assert "by video (your therapist will share the link)" in confirmation.text()
     assert str(_calendar(confirmation).walk("VEVENT")[0]["LOCATION"]) == "Video call"
+
+
+def test_a_questionnaire_handed_to_a_practice_tablet_is_not_sent(notes, mail):
+    notes.deliver(events.QUESTIONNAIRE_ISSUED, {**issued(), "delivery": "kiosk"})
+    assert notes.dispatch(NOW + timedelta(days=2)) == 0
+    assert notes.deliveries() == [] and mail.messages() == []
+    notes.deliver(events.QUESTIONNAIRE_ISSUED, {**issued(), "assignment_id": "q2"})  # an ordinary one still goes
+    assert notes.dispatch(NOW) == 1
+
+
+def test_a_client_who_prefers_texts_gets_the_questionnaire_by_text(notes, mail):
+    notes.deliver(
+        events.CLIENT_UPDATED,
+        {**CLIENT, "phone": "+447400123456", "preferred_channel": "sms", "consent_sms": True, "version": 2},
+    )
+    notes.deliver(events.QUESTIONNAIRE_ISSUED, issued())
+    [invitation] = notes.deliveries(template="questionnaire_invitation")
+    assert (invitation.channel, invitation.to_address) == ("sms", "+447400123456")
+    reminder = notes.deliveries(template="questionnaire_reminder")
+    assert [r.channel for r in reminder] == ["sms"]
+
+
+def test_a_shared_progress_report_is_sent_and_its_link_forgotten(notes, mail):
+    url = "http://127.0.0.1:8002/p/REPORT-TOKEN"
+    data = {
+        "share_id": "s1",
+        "client_id": "c1",
+        "clinician_id": "k1",
+        "sealed_url": seal(notes.settings.link_key, url),
+        "expires_at": NOW + timedelta(days=7),
+    }
+    notes.deliver(events.PROGRESS_SHARED, data)
+    assert notes.dispatch(NOW) == 1
+    [message] = mail.messages()
+    assert message.subject == "Your progress so far" and url in message.text()
+    [sent] = notes.deliveries(template="progress_report")
+    assert "report_url" not in sent.context  # the credential is cleared once sent

@@ -114,9 +114,15 @@ def test_confirmation_and_reminder_by_text_then_stop(texting, mail):
     assert client["phone"] == JO and client["consent_sms"] is True and client["consent_sms_at"]
     _book(stack, clinician, client, start)
 
-    texts = sms.wait_for(lambda t: t.to == JO, count=2, timeout=150)
+    def appointment_texts(t):
+        return t.to == JO and ("appointment is booked" in t.body or "reminder:" in t.body)
+
+    texts = sms.wait_for(appointment_texts, count=2, timeout=150)
     confirmation, reminder = sorted(texts, key=lambda t: t.at)[:2]
     assert confirmation.body.startswith("Hi Jo, your appointment is booked for ")
+    # the intake questionnaire went by text too: the client prefers texts and consented to them
+    [intake] = [t for t in sms.messages() if "tell us how you have been" in t.body]
+    assert intake.to == JO and "/q/" in intake.body
     assert "Reply STOP" in confirmation.body and "therapy" not in confirmation.body.lower()
     assert reminder.body.startswith("Hi Jo, reminder: ") and "/r/" in reminder.body
     assert mail.messages() == []  # texts, not email, for a client who prefers them
@@ -154,9 +160,9 @@ def test_a_text_the_network_could_not_deliver_is_a_problem_for_the_desk(texting)
     stack, sms, clinician, _ = texting
     client = _register(stack, clinician, SAM)
     _book(stack, clinician, client, (datetime.now(UTC) + timedelta(days=3)).replace(second=0, microsecond=0))
-    problems = _eventually(lambda: _problems(stack, client), lambda p: len(p) >= 1)
-    assert [p["template"] for p in problems] == ["appointment_confirmation"]
-    assert problems[0]["error"].startswith("text failed (provider error 30003)")
+    problems = _eventually(lambda: _problems(stack, client), lambda p: len(p) >= 2)
+    assert sorted(p["template"] for p in problems) == ["appointment_confirmation", "questionnaire_invitation"]
+    assert all(p["error"].startswith("text failed (provider error 30003)") for p in problems)
 
 
 def test_a_number_that_cannot_take_texts_is_refused_at_registration(texting):

@@ -126,6 +126,7 @@ def test_no_store_on_responses_and_hsts_and_secure_cookies_in_production(tmp_pat
         environment="production",
         secret_key="k" * 32,
         link_secret="l" * 32,
+        link_key="cHJvZHVjdGlvbi1saW5rLWtleS0wMDAwMDAwMDAwMDA=",  # scheduling seals video links
         oidc_client_secret="c" * 32,
         oidc_admin_client_secret="a" * 32,
         kafka_security_protocol="SASL_SSL",

@@ -44,7 +44,7 @@ def client_with_scores(
         source = Event(type="attune.scheduling.session.completed", source="scheduling", subject=client_id, data={})
         with transaction(runtime.sessions) as s:
             client = s.get(ClientRecord, client_id)
-            a = assignments.issue(
+            a, _ = assignments.issue(
                 s,
                 client=client,
                 clinician_id=clinician_id,

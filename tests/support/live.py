@@ -44,6 +44,22 @@ def serve(name: str, db_url: str, ports: dict[str, int] | None = None):
     return runtime, server
 
 
+def public_feedback(db_url: str):
+    """Feedback on a real port, for pages without staff sign-in (the questionnaire, the tablet): its public
+    URL is that port. Returns (runtime, server)."""
+    from services.feedback import create_app
+    from tests.support.apps import service_runtime
+
+    port = free_port()
+    runtime = service_runtime(
+        "feedback",
+        db_url,
+        wake_port=None,
+        public_urls={"scheduling": "", "feedback": f"http://127.0.0.1:{port}", "notifications": ""},
+    )
+    return runtime, LiveServer(create_app(runtime.settings, runtime), port).start()
+
+
 def keycloak_sign_in(page, username: str, password: str, otp: str | None = None) -> None:
     """Fill in Keycloak's own login page (and its one-time-code page), as a person would."""
     page.locator("#username").fill(username)

@@ -47,6 +47,7 @@ LONGEST = {
     "expires_local": "Wednesday 30 September at 10:00 (America/Argentina/Buenos_Aires)",
     "expires_short": "Wed 30 Sep 10:00",
     "questionnaire_url": "https://care.oak-street-practice.example/q/" + "x" * 43,  # feedback's token length
+    "report_url": "https://care.oak-street-practice.example/p/" + "x" * 43,
 }
 
 
@@ -66,6 +67,7 @@ def _context(template: str) -> dict:
         "appointment_reminder",
         "questionnaire_invitation",
         "questionnaire_reminder",
+        "progress_report",
     ],
 )
 @pytest.mark.parametrize("video_link", [True, False])
