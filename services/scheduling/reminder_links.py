@@ -75,7 +75,7 @@ def reminder_link(token: str):
                     appt.id,
                     now,
                     cancelled_by="client",
-                    reason="cancelled from a reminder email",
+                    reason="cancelled from a reminder link",
                     late_window=window,
                     by="client-link",
                 )
