@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import insert, text
 from tqdm import tqdm
 
+from bench.report import write_section
 from services.scheduling.cli import create_practice
 from services.scheduling.models import Appointment, Client, Clinician
 from services.scheduling.queries import find_availability
@@ -136,8 +137,6 @@ def write_report(results: dict[str, list[float]]) -> None:
     fig.tight_layout()
     fig.savefig(ROOT / "docs" / "figures" / "availability.png", dpi=120)
     lines = [
-        "# Performance",
-        "",
         "## Availability search",
         "",
         f"`python -m bench.availability` (`make bench`): {CLINICIANS} clinicians, {APPOINTMENTS:,} appointments over "
@@ -150,7 +149,7 @@ def write_report(results: dict[str, list[float]]) -> None:
     for k, (fast, slow) in results.items():
         lines.append(f"| {k} | {fast * 1000:.1f} ms | {slow * 1000:.1f} ms | {slow / fast:.0f}x |")
     lines += ["", "![availability benchmark](figures/availability.png)", ""]
-    (ROOT / "docs" / "performance.md").write_text("\n".join(lines))
+    write_section("availability", "\n".join(lines))
     print("\n".join(lines))
 
 

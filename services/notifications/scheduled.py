@@ -109,6 +109,10 @@ def on_appointment_event(
     if not cancelled and appt.ends_at <= now:
         return  # an appointment already over (entered afterwards): nothing to tell
     way = deliveries.route(contact, settings, needs_email_consent=False)
+    if change == "booked" and not getattr(d, "announce", True):  # imported: reminders only, no confirmation
+        if way.reached and not contact.opted_out:
+            schedule_reminders(session, settings, contact, appt, event, now, generation, channel=way.channel)
+        return
     if not way.reached:
         if way.reason.startswith(rules.NOT_REACHED):
             deliveries.not_reached(session, template, contact, event, way.reason)

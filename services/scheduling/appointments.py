@@ -56,6 +56,7 @@ class BookingRequest:
     front_desk_note: str | None = None
     override_reason: str | None = None  # books outside working hours / in time off, and says why
     series_id: str | None = None
+    announce: bool = True  # False: an imported booking; the client is not sent a confirmation (reminders still go)
 
 
 def _lock(session: Session, model, ident: str | None):
@@ -138,9 +139,10 @@ def check_slot(
         raise BookingConflict(f"That time overlaps another appointment of the {' and the '.join(whom)}.", details)
 
 
-def booked_event(a: Appointment, link_key: str) -> dict:
+def booked_event(a: Appointment, link_key: str, announce: bool = True) -> dict:
     """``link_key`` seals the video link for the bus (only notifications can open it)."""
     return {
+        "announce": announce,
         "appointment_id": a.id,
         "client_id": a.client_id,
         "clinician_id": a.clinician_id,
@@ -195,7 +197,7 @@ def book(session: Session, req: BookingRequest, now: datetime, by: str | None = 
             detail={"override_reason": req.override_reason} if req.override_reason else None,
         )
     )
-    emit(session, events.APPOINTMENT_BOOKED, booked_event(appt, link_key), subject=client.id)
+    emit(session, events.APPOINTMENT_BOOKED, booked_event(appt, link_key, req.announce), subject=client.id)
     return appt
 
 

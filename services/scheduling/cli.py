@@ -184,3 +184,67 @@ def register(app) -> None:
             f"{len(result['clinicians'])} clinicians, {len(result['clients'])} clients, "
             f"{result['appointments']} appointments"
         )
+
+    @app.cli.command("import")
+    @click.option("--clinicians", type=click.Path(exists=True, dir_okay=False), help="CSV of clinicians")
+    @click.option("--clients", type=click.Path(exists=True, dir_okay=False), help="CSV of clients")
+    @click.option("--appointments", type=click.Path(exists=True, dir_okay=False), help="CSV of future appointments")
+    @click.option("--mapping", default="attune", show_default=True,
+                  help="the columns' source: attune, simplepractice, or a mapping .json file")  # fmt: skip
+    @click.option("--apply", "apply_", is_flag=True, help="write the import (without it: a dry run, nothing written)")
+    @click.option("--announce", is_flag=True, help="send clients a confirmation of each imported appointment")
+    @click.option("--rejects", default="import-rejects", show_default=True, type=click.Path(file_okay=False),
+                  help="folder for the rejected rows, one CSV per file, with the reasons")  # fmt: skip
+    @click.option("--by", default="import", show_default=True, help="who to record as having made the records")
+    def import_cmd(clinicians, clients, appointments, mapping, apply_, announce, rejects, by):
+        """Import clinicians, clients and future appointments from CSV: a dry run unless --apply; re-running a
+        file creates nothing twice."""
+        import_files(
+            app,
+            {"clinicians": clinicians, "clients": clients, "appointments": appointments},
+            mapping_name=mapping,
+            apply=apply_,
+            announce=announce,
+            rejects_dir=rejects,
+            by=by,
+        )
+
+
+def import_files(app, paths: dict, *, mapping_name: str, apply: bool, announce: bool, rejects_dir: str, by: str):
+    """The ``import`` command's work: read, run with a progress bar, print the counts, write the rejects."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from services.scheduling.import_mapping import Mapping as ColumnMapping
+    from services.scheduling.import_mapping import MappingError, read_csv
+    from services.scheduling.importer import Importer
+
+    try:
+        mapping = ColumnMapping.load(mapping_name)
+    except MappingError as exc:
+        raise click.UsageError(str(exc)) from exc
+    files = {kind: read_csv(Path(path).read_bytes())[1] for kind, path in paths.items() if path}
+    if not files:
+        raise click.UsageError("give at least one of --clinicians, --clients, --appointments")
+    runtime = runtime_of(app)
+    total = sum(len(rows) for rows in files.values())
+    with runtime.sessions() as session, tqdm(total=total, unit="row", desc="import" if apply else "dry run") as bar:
+        importer = Importer(session, mapping, now=utcnow(), by=by, link_key=runtime.settings.link_key,
+                            announce=announce, dry_run=not apply)  # fmt: skip
+        try:
+            report = importer.run(files, progress=bar.update)
+        finally:
+            if not apply:
+                session.rollback()
+    for kind, counts in report.counts().items():
+        if kind in files:
+            click.echo(f"{kind:13} " + ", ".join(f"{n} {what}" for what, n in counts.items()))
+    folder = Path(rejects_dir)
+    for kind in files:
+        if report.rejected(kind):
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{kind}-rejected.csv").write_text(report.rejects_csv(kind))
+            click.echo(f"rejected {kind}: {folder / f'{kind}-rejected.csv'}")
+    click.echo("written" if apply else "dry run: nothing was written (run again with --apply)")
+    return report

@@ -129,24 +129,36 @@ def _consent_changed(
     session.add(ConsentChange(client_id=client.id, channel=channel, given=given, at=now, by=by, how=how, reason=reason))
 
 
-def register_client(session: Session, data: dict, now: datetime, by: str = "unknown") -> Client:
+def register_client(
+    session: Session,
+    data: dict,
+    now: datetime,
+    by: str = "unknown",
+    *,
+    consent_at: datetime | None = None,
+    how: str = "at registration",
+    evidence: str | None = None,
+) -> Client:
+    """``consent_at``, ``how`` and ``evidence`` record consent given before Attune (an import: when, and where
+    the practice holds the client's agreement); by default consent is given now, at registration."""
     _check_clinician(session, data.get("clinician_id"), new_client=True)
     consent = data.pop("consent_email", False)
     texts = data.pop("consent_sms", False)
     client = Client(
         **data,
         consent_email=consent,
-        consent_email_at=now if consent else None,
+        consent_email_at=(consent_at or now) if consent else None,
         consent_sms=texts,
-        consent_sms_at=now if texts else None,
+        consent_sms_at=(consent_at or now) if texts else None,
     )
     if not client.preferred_name:
         client.preferred_name = client.legal_name.split()[0]
     session.add(client)
     session.flush()
-    _consent_changed(session, client, "email", consent, now, by, "at registration")
+    given_at = consent_at or now
+    _consent_changed(session, client, "email", consent, given_at if consent else now, by, how, evidence)
     if texts:
-        _consent_changed(session, client, "sms", texts, now, by, "at registration")
+        _consent_changed(session, client, "sms", texts, given_at, by, how, evidence)
     episode = Episode(client_id=client.id, started_at=now)
     session.add(episode)
     session.flush()

@@ -227,3 +227,17 @@ class QuestionnaireView(Base):
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # the link first opened
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)  # why none was sent (skipped)
+
+
+class ImportedRecord(Base):
+    """Which row of an imported file became which entity: the key (kind and the file's external id, or a
+    natural key) makes a re-run of the same file create nothing twice."""
+
+    __tablename__ = "imported_records"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # clinician, client, appointment
+    external_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(36))  # the clinician, client, or the first appointment/series
+    source: Mapped[str] = mapped_column(String(40))  # the column mapping the file came through
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    by: Mapped[str] = mapped_column(String(80))

@@ -101,6 +101,9 @@ class AppointmentBookedV1(EventData):
     # The video link of a telehealth appointment, sealed with ATTUNE_LINK_KEY (a link to join the session is
     # a credential); added compatibly: older events load as None.
     sealed_telehealth_url = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+    # False for a booking brought in by an import: no confirmation message (the client knows the time already);
+    # added compatibly: older events load as True.
+    announce = fields.Boolean(load_default=True)
 
 
 class AppointmentDetailsChangedV1(AppointmentBookedV1):
