@@ -25,9 +25,11 @@ bench: setup      ## speed and alert-accuracy figures, written to docs/
 	.venv/bin/pip install -q -e '.[dev,bench]'
 	.venv/bin/python -m bench.availability
 	.venv/bin/python -m bench.alert_accuracy
+	.venv/bin/python -m bench.import_scale --both
 
-chaos: setup      ## the long chaos run (5,000 flows, 20+ minutes): faults on the real system, then a count
+chaos: setup      ## the long chaos run (5,000 flows, 20+ minutes) and the long restore drill, each then counted
 	.venv/bin/python -m bench.chaos
+	.venv/bin/python -m bench.restore_drill
 
 otp:              ## a demo account's current one-time code: make otp USER=ada
 	.venv/bin/python -m deploy.keycloak.server otp $(USER)

@@ -173,7 +173,7 @@ def count(flows: list[Flow], db_urls: dict[str, str], mail_dir: Path, supervisor
         flow_lost += max(0, expected_alerts - len(found))
         for alert_id, severity in found[:expected_alerts]:
             rows = notices[alert_id]
-            mine = [r for r in rows if not (r.context or {}).get("for_supervisor")]
+            mine = [r for r in rows if r.recipient_id == flow.clinician_id]  # the therapist, by who got it
             flow_lost += tick(tally.check("alert notice to the therapist"), 1, mine, f"alert {alert_id[:8]} therapist")
             if severity == Severity.URGENT:
                 sup = [r for r in rows if r.recipient_id == supervisors.get(flow.clinician_id)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -9,13 +10,14 @@ from sqlalchemy.orm import Session
 
 from services.feedback.models import Alert
 from services.feedback.rules import Signal
+from shared import sealed
 from shared.events import catalog as events
 from shared.messaging.outbox import emit
 from shared.statuses import AlertStatus, Severity
 
 
-def _payload(alert: Alert, when: datetime) -> dict:
-    return {
+def _payload(alert: Alert, when: datetime, record_key: str | None = None) -> dict:
+    payload = {
         "alert_id": alert.id,
         "client_id": alert.client_id,
         "clinician_id": alert.clinician_id,
@@ -23,6 +25,11 @@ def _payload(alert: Alert, when: datetime) -> dict:
         "severity": alert.severity,
         "raised_at": when,
     }
+    if record_key:
+        detail = {"measure": alert.measure, "explanation": alert.explanation, "assignment_id": alert.assignment_id,
+                  "course_model": alert.course_model}  # fmt: skip
+        payload["sealed_detail"] = sealed.seal(record_key, json.dumps(detail))
+    return payload
 
 
 def apply_signal(
@@ -33,8 +40,10 @@ def apply_signal(
     signal: Signal,
     now: datetime,
     assignment_id: str | None = None,
+    record_key: str | None = None,
 ) -> tuple[Alert, str]:
-    """Open an alert for ``signal``, or escalate/refresh the open one; returns the alert and what happened."""
+    """Open an alert for ``signal``, or escalate/refresh the open one; returns the alert and what happened.
+    ``record_key`` seals the alert's why into its event, for feedback's own restore."""
     current = session.scalar(
         select(Alert).where(
             Alert.client_id == client_id, Alert.rule == signal.rule, Alert.status != AlertStatus.RESOLVED
@@ -55,7 +64,7 @@ def apply_signal(
         )
         session.add(alert)
         session.flush()
-        emit(session, events.ALERT_RAISED, _payload(alert, now), subject=client_id)
+        emit(session, events.ALERT_RAISED, _payload(alert, now, record_key), subject=client_id)
         return alert, "raised"
     current.explanation = signal.explanation
     current.assignment_id = assignment_id

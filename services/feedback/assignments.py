@@ -46,6 +46,11 @@ def issue(
     ``skip_reason``, or no consent): staff see every skip. Returns the assignment and its link token (None when
     skipped). ``in_the_room``: filled in on a practice tablet, so no consent to messages is needed and the
     event tells notifications not to send it."""
+    held = session.scalar(select(Assignment).where(Assignment.source_event_id == source.id))
+    if held is not None:  # restored from the event log after a restore from backup: issued already, once
+        held.appointment_id = held.appointment_id or appointment_id
+        held.session_number = held.session_number or session_number
+        return held, None
     assignment = Assignment(
         client_id=client.id,
         clinician_id=clinician_id,

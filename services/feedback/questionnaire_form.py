@@ -105,7 +105,9 @@ def questionnaire(token: str):
         assignment = assignments.find_open(db, token, now)
         if assignment is None or not assignments.claim(db, assignment, now):
             return _unavailable()  # a concurrent submit got there first: single use
-        outcome = submission.record(db, assignment, scores, answers, now)
+        outcome = submission.record(
+            db, assignment, scores, answers, now, record_key=settings_of(current_app).record_key
+        )
     # The thank-you page is this response (no redirect, no cookie): what it says about risk comes from this
     # submission's own scores, and nothing in the browser's history can show it again.
     settings = settings_of(current_app)

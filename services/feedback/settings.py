@@ -12,6 +12,7 @@
 | ``BREAK_GLASS_HOURS`` | how long a client opened outside the caseload (with a reason) stays open | 4 |
 | ``REPORT_MIN_EPISODES`` | an outcome report shows no figures for a group with fewer finished episodes | 5 |
 | ``FEEDBACK_MEASURES_DIR`` | a folder of extra measure definitions (e.g. licensed ORS/SRS wording) | none |
+| ``FEEDBACK_RECORD_KEY`` | feedback's own Fernet key: seals answers, alert details on its events (restore) | dev |
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from shared.config import CommonSettings, csv_list
+
+DEV_RECORD_KEY = "ZGV2LW9ubHktcmVjb3JkLWtleS1jaGFuZ2UtbWUtMDA="  # noqa: S105 - base64 of 32 dev-only bytes
 
 DEFAULT_CRISIS_TEXT = (
     "If you are in danger or might act on thoughts of harming yourself, call your local emergency number "
@@ -45,6 +48,15 @@ class FeedbackSettings(CommonSettings):
     report_min_episodes: int = 5  # small numbers are suppressed so that a report never points at a client
     # fit-curves: fewer finished episodes than this (in all, and at a questionnaire number) keep the default
     curve_min_episodes: int = 30
+    record_key: str = DEV_RECORD_KEY  # feedback's alone (never given to another service)
+
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if self.record_key == DEV_RECORD_KEY:
+            problems.append("FEEDBACK_RECORD_KEY is unset or the development key (make one: Fernet.generate_key())")
+        elif self.record_key == self.link_key:
+            problems.append("FEEDBACK_RECORD_KEY must differ from ATTUNE_LINK_KEY (other services hold that one)")
+        return problems
 
     @property
     def questionnaire_base_url(self) -> str:
@@ -60,6 +72,8 @@ class FeedbackSettings(CommonSettings):
     @classmethod
     def service_from_env(cls, env: Mapping[str, str]) -> dict:
         values = {}
+        if env.get("FEEDBACK_RECORD_KEY"):
+            values["record_key"] = env["FEEDBACK_RECORD_KEY"]
         if env.get("FEEDBACK_SESSION_MEASURES"):
             values["session_measures"] = csv_list(env["FEEDBACK_SESSION_MEASURES"])
         if "FEEDBACK_INTAKE_MEASURES" in env:

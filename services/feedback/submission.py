@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from services.feedback import alerts, curves, measures, rules, scoring
 from services.feedback.models import Assignment, Response
+from shared import sealed
 from shared.events import catalog as events
 from shared.messaging.outbox import emit
 from shared.statuses import Severity
@@ -70,13 +72,22 @@ def expected_course(session: Session, m, intake: float):
 
 
 def record(
-    session: Session, assignment: Assignment, scores: list[scoring.Score], answers: dict[str, dict], now: datetime
+    session: Session,
+    assignment: Assignment,
+    scores: list[scoring.Score],
+    answers: dict[str, dict],
+    now: datetime,
+    *,
+    record_key: str,
 ) -> Outcome:
-    """Store the responses and act on them, in the caller's transaction (the assignment is already claimed)."""
+    """Store the responses and act on them, in the caller's transaction (the assignment is already claimed).
+    ``record_key`` (feedback's own) seals the responses into ``questionnaire.completed``, so that a restore from
+    backup rebuilds them from the log."""
     signals: list[rules.Signal] = []
+    stored: list[Response] = []
     for s in scores:
         m = measures.get(s.measure)
-        session.add(
+        stored.append(
             Response(
                 assignment_id=assignment.id,
                 client_id=assignment.client_id,
@@ -91,6 +102,7 @@ def record(
                 completed_at=now,
             )
         )
+        session.add(stored[-1])
         session.flush()
         past = history(session, assignment.client_id, assignment.episode_id, s.measure)
         found = rules.evaluate(m, past, expected_for=expected_course(session, m, past[0].total))
@@ -103,6 +115,7 @@ def record(
             "client_id": assignment.client_id,
             "clinician_id": assignment.clinician_id,
             "completed_at": now,
+            "sealed_record": sealed.seal(record_key, json.dumps([sealed_response(r) for r in stored])),
         },
         subject=assignment.client_id,
     )
@@ -114,5 +127,14 @@ def record(
             signal=signal,
             now=now,
             assignment_id=assignment.id,
+            record_key=record_key,
         )
     return Outcome(scores, signals)
+
+
+SEALED_FIELDS = ("id", "measure", "measure_version", "answers", "total", "band", "prorated", "session_number",
+                 "episode_id")  # fmt: skip
+
+
+def sealed_response(r: Response) -> dict:
+    return {f: getattr(r, f) for f in SEALED_FIELDS}

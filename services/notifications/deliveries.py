@@ -88,6 +88,7 @@ def outcome(row: Delivery, at: datetime, error: str | None) -> dict:
         "at": at,
         "error_class": error,
         "alert_id": (row.context or {}).get("alert_id"),
+        "idempotency_key": getattr(row, "idempotency_key", None),
     }
 
 
@@ -103,6 +104,7 @@ def _never_queued(kind: str, template: str, recipient: Contact, source: Event, r
     ``kind``) so a replayed event reports it once."""
     row = SimpleNamespace(
         id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"attune:{kind}:{source.id}:{template}:{recipient.id}")),
+        idempotency_key=f"{source.id}:{template}:{recipient.id}",
         template=template,
         recipient_kind=recipient.kind,
         recipient_id=recipient.id,

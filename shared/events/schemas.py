@@ -194,14 +194,18 @@ class MeasureScoreV1(Schema):
 
 
 class QuestionnaireCompletedV1(EventData):
-    """That a questionnaire was answered (notifications stops its reminders): no scores and no answers, which
-    stay behind the feedback service's login. ``scores`` is read from events written before, never written."""
+    """That a questionnaire was answered (notifications stops its reminders): no score or answer any other
+    service can read (they stay behind the feedback service's login); ``sealed_record`` is for feedback alone.
+    ``scores`` is read from events written before, never written."""
 
     assignment_id = _id()
     client_id = _id()
     clinician_id = _id()
     completed_at = _when()
     scores = fields.List(fields.Nested(MeasureScoreV1), load_default=list)
+    # The responses (answers and scores) sealed with FEEDBACK_RECORD_KEY, a key no other service holds: only
+    # feedback can open it, to rebuild them after a restore from backup (added compatibly).
+    sealed_record = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^fernet:"))
 
 
 class QuestionnaireExpiredV1(EventData):
@@ -256,6 +260,8 @@ class AlertRaisedV1(EventData):
     rule = fields.String(required=True, validate=validate.OneOf(ALERT_RULES))
     severity = fields.String(required=True, validate=validate.OneOf(SEVERITIES))
     raised_at = _when()
+    # The why (measure, explanation), sealed with FEEDBACK_RECORD_KEY for feedback's own restore (compatible).
+    sealed_detail = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(r"^fernet:"))
 
 
 class AlertEscalatedV1(AlertRaisedV1):
@@ -287,6 +293,9 @@ class NotificationOutcomeV1(EventData):
     source_event_id = _id()
     at = _when()
     error_class = fields.String(load_default=None, allow_none=True)
+    # The ledger's key for this message (added compatibly): after a restore from backup, notifications rebuilds
+    # its ledger from these events, so a message sent after the backup is never sent again.
+    idempotency_key = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
 
 
 class ClientTextsStoppedV1(EventData):

@@ -7,32 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from services.scheduling.models import Appointment, Client, Clinician, ConsentChange, ImportedRecord
-from shared.db import utcnow
 from shared.messaging.tables import OutboxMessage
 from tests.support.apps import make_scheduling
-
-LONDON = ZoneInfo("Europe/London")
-
-
-def write_csv(path, rows: list[dict]) -> str:
-    headers = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, headers)
-        writer.writeheader()
-        writer.writerows(rows)
-    return str(path)
-
-
-def next_monday() -> datetime:
-    today = utcnow().astimezone(LONDON).date()
-    return datetime.combine(today + timedelta(days=(7 - today.weekday()) or 7), datetime.min.time(), LONDON)
+from tests.support.csv_files import LONDON, next_monday, write_csv
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def client_with_scores(
                 id=client_id,
                 preferred_name=name,
                 clinician_id=clinician_id,
-                episode_id=f"ep-{client_id}",
+                episode_id=f"ep-{client_id}"[:36],
                 consent_email=True,
                 status="active",
             )
@@ -61,4 +61,4 @@ def client_with_scores(
             answers = {"phq9": phq9(total, 1 if n == risk_at else 0)}
             scores = submission.validate(a, answers)
             assignments.claim(s, a, when)
-            submission.record(s, a, scores, answers, when)
+            submission.record(s, a, scores, answers, when, record_key=runtime.settings.record_key)

@@ -15,6 +15,7 @@ SAFE = {
     "ATTUNE_SECRET_KEY": "s3cret-key-for-flask-sessions-0001",
     "ATTUNE_LINK_SECRET": "s3cret-key-for-signed-links-00001",
     "ATTUNE_LINK_KEY": "cHJvZHVjdGlvbi1saW5rLWtleS0wMDAwMDAwMDAwMDA=",
+    "FEEDBACK_RECORD_KEY": "cHJvZHVjdGlvbi1yZWNvcmQta2V5LTAwMDAwMDAwMDA=",
     "OIDC_CLIENT_SECRET": "s3cret-from-the-identity-provider",
     "OIDC_ISSUER": "https://id.practice.example/realms/attune",
     "SCHEDULING_PUBLIC_URL": "https://desk.practice.example",
