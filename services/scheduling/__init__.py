@@ -19,7 +19,7 @@ def create_app(settings: SchedulingSettings | None = None, runtime: Runtime | No
     runtime = runtime or Runtime.build(settings)
     app = make_flask(runtime, __name__, policy.POLICY)
 
-    from services.scheduling import api, calendar_feed, cli, pages, reminder_links
+    from services.scheduling import api, calendar_feed, cli, import_pages, pages, reminder_links
     from services.scheduling.schemas import PhoneNumber
 
     PhoneNumber.default_region = settings.phone_region
@@ -28,6 +28,7 @@ def create_app(settings: SchedulingSettings | None = None, runtime: Runtime | No
     app.register_blueprint(calendar_feed.bp)
     app.register_blueprint(reminder_links.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(import_pages.bp)
     limit_public_links(app, calendar_feed.bp, reminder_links.bp)
     cli.register(app)
     return app

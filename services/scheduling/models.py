@@ -241,3 +241,19 @@ class ImportedRecord(Base):
     source: Mapped[str] = mapped_column(String(40))  # the column mapping the file came through
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     by: Mapped[str] = mapped_column(String(80))
+
+
+class ImportUpload(Base):
+    """Files an admin uploaded on the import page, kept between the preview and the import (then emptied)."""
+
+    __tablename__ = "import_uploads"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(80))
+    mapping: Mapped[str] = mapped_column(String(40))
+    announce: Mapped[bool] = mapped_column(Boolean, default=False)
+    files: Mapped[dict] = mapped_column(JSON)  # kind -> the CSV text; emptied once imported
+    preview: Mapped[dict] = mapped_column(JSON)  # the dry run's counts and rejected rows (kind -> CSV text)
+    applied: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # the import's counts
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

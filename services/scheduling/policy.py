@@ -6,6 +6,7 @@ from __future__ import annotations
 from shared.access import ALL, LINK, PUBLIC, allow
 
 DESK = ("frontdesk", "admin")
+ADMIN = ("admin",)
 OWN_CLIENTS = "clinicians: their own clients only (others are 404); supervisors: theirs and their supervisees'"
 BUSY_BLOCKS = "clinicians and supervisors: other clinicians' appointments without client or notes"
 
@@ -22,6 +23,11 @@ POLICY = {
     "desk.appointment": allow(DESK),
     "desk.act": allow(write=DESK),
     "desk.static": PUBLIC,
+    # The practice admin's import page.
+    "imports.upload": allow(ADMIN, ADMIN),
+    "imports.preview": allow(ADMIN),
+    "imports.rejects": allow(ADMIN),
+    "imports.apply": allow(write=ADMIN),
     # Links that carry their own signed token.
     "calendar.feed": LINK,
     "reminder.reminder_link": LINK,

@@ -231,3 +231,12 @@ def test_simplepractice_columns_and_us_dates_are_read_through_the_mapping(db_url
             assert (appt.ends_at - appt.starts_at) == timedelta(minutes=50)
     finally:
         made.close()
+
+
+def test_the_import_benchmark_runs_in_small(capsys):
+    """``bench/import_scale.py`` (the 10,000-client figure in docs/performance.md), at 60 clients: the one
+    command, a dry run that writes nothing, an apply with every client and appointment, a re-run with none."""
+    from bench import import_scale
+
+    assert import_scale.main(["--clients", "60", "--no-write"]) == 0
+    assert "'clients': 60, 'appointments': 300" in capsys.readouterr().out
