@@ -462,6 +462,19 @@ def dead_letters(run: Run) -> tuple[int, int]:
 # -- the run ----------------------------------------------------------------------------------------------------
 
 
+def start_system(run: Run, idp, profile, replicas: int, driver_class=None):
+    """The infrastructure, the system on it, a practice and a driver of flows: (env, practice, mail, driver)."""
+    env = start_infrastructure(run, idp)
+    run.system = System(run.workdir / "logs", run.db_urls, env, replicas=replicas).start()
+    api = fl.Api(token_source(run.idp))
+    urls = {s: run.system.url(s) for s in GROUPS}
+    tag = uuid.uuid4().hex[:6]
+    practice = fl.set_up_practice(api, urls["scheduling"], profile.clinicians, tag)
+    mail = fl.MailIndex(run.sink.directory)
+    driver = (driver_class or fl.Driver)(api, urls, practice, mail, profile.threads, tag)
+    return env, practice, mail, driver
+
+
 def chaos(profile: Profile, seed: int, workdir: Path, cluster: bool = False, idp=None, progress: bool = True,
           before_stop=None) -> tuple[Tally, Run]:  # fmt: skip
     """Run it all; return the tally (and the run, for its fault log), stopping everything whatever happens.
@@ -471,14 +484,7 @@ def chaos(profile: Profile, seed: int, workdir: Path, cluster: bool = False, idp
     failed = True  # until the count says otherwise: keep the databases to look into
     namespace_before = os.environ.get("ATTUNE_KAFKA_NAMESPACE")  # set for the run, put back after (tests share it)
     try:
-        env = start_infrastructure(run, idp)
-        run.system = System(workdir / "logs", run.db_urls, env, replicas=2).start()
-        api = fl.Api(token_source(run.idp))
-        urls = {s: run.system.url(s) for s in GROUPS}
-        tag = uuid.uuid4().hex[:6]
-        practice = fl.set_up_practice(api, urls["scheduling"], profile.clinicians, tag)
-        mail = fl.MailIndex(run.sink.directory)
-        driver = fl.Driver(api, urls, practice, mail, profile.threads, tag)
+        env, practice, mail, driver = start_system(run, idp, profile, replicas=2)
         planned = driver.plan(profile.flows, dict(profile.shares), seed)
         stop = threading.Event()
         threading.Thread(target=mail.run, args=(stop,), daemon=True).start()

@@ -23,14 +23,13 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
 from bench import flows as fl
-from bench.chaos import GROUPS, Run, start_infrastructure, stop_everything, token_source, wait_for_quiescence
+from bench.chaos import GROUPS, Run, start_system, stop_everything, wait_for_quiescence
 from bench.system import System
 from bench.tally import Tally, count
 
@@ -144,14 +143,7 @@ def drill(profile: Profile, seed: int, workdir: Path, idp=None, progress: bool =
     failed = True
     namespace_before = os.environ.get("ATTUNE_KAFKA_NAMESPACE")
     try:
-        env = start_infrastructure(run, idp)
-        run.system = System(workdir / "logs", run.db_urls, env, replicas=1).start()
-        api = fl.Api(token_source(run.idp))
-        urls = {s: run.system.url(s) for s in GROUPS}
-        tag = uuid.uuid4().hex[:6]
-        practice = fl.set_up_practice(api, urls["scheduling"], profile.clinicians, tag)
-        mail = fl.MailIndex(run.sink.directory)
-        driver = HeldDriver(api, urls, practice, mail, profile.threads, tag)
+        env, practice, mail, driver = start_system(run, idp, profile, replicas=1, driver_class=HeldDriver)
         planned = driver.plan(profile.flows + profile.after_restore, dict(profile.shares), seed)
         stop = threading.Event()
         threading.Thread(target=mail.run, args=(stop,), daemon=True).start()

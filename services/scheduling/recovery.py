@@ -72,23 +72,19 @@ def recover(session: Session, event: Event, settings) -> str:
             appt.cancelled_by, appt.late_cancel = d.cancelled_by, d.late_cancel
         return "restored"
     if name in ("client.registered", "client.updated"):
-        client = session.get(Client, d.client_id)
-        if client is None:
-            return "not restorable"
-        if not _newer(client.version, d.version):
-            return "already held"
-        for field in CLIENT_FIELDS:
-            setattr(client, field, getattr(d, field))
-        client.version = d.version
-        return "restored"
+        return _entity(session.get(Client, d.client_id), d, CLIENT_FIELDS)
     if name in ("clinician.registered", "clinician.updated"):
-        clinician = session.get(Clinician, d.clinician_id)
-        if clinician is None:
-            return "not restorable"
-        if not _newer(clinician.version, d.version):
-            return "already held"
-        for field in CLINICIAN_FIELDS:
-            setattr(clinician, field, getattr(d, field))
-        clinician.version = d.version
-        return "restored"
+        return _entity(session.get(Clinician, d.clinician_id), d, CLINICIAN_FIELDS)
     return "not restorable"
+
+
+def _entity(held, d, fields: tuple[str, ...]) -> str:
+    """A client or clinician the restored database holds, brought up to the event's newer version."""
+    if held is None:
+        return "not restorable"
+    if not _newer(held.version, d.version):
+        return "already held"
+    for field in fields:
+        setattr(held, field, getattr(d, field))
+    held.version = d.version
+    return "restored"
