@@ -47,7 +47,7 @@ class Profile:
     shares: tuple = (("steady", 0.5), ("risk", 0.3), ("deteriorating", 0.2))
 
 
-SHORT = Profile(flows=60, before=0.5, held=0.5, after_restore=10, rate=3.0)
+SHORT = Profile(flows=40, before=0.5, held=0.5, after_restore=6, rate=4.0)
 LONG = Profile(flows=600, before=0.5, held=0.3, after_restore=100, rate=3.0, clinicians=12, threads=8,
                settle_seconds=1800)  # fmt: skip
 
