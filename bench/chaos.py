@@ -517,15 +517,21 @@ def chaos(profile: Profile, seed: int, workdir: Path, cluster: bool = False, idp
         failed = not report(tally, run, profile, seed)[1]
         return tally, run
     finally:
-        if driver is not None:
-            driver.close()
-        stop_everything(run, keep_data=failed)
-        if namespace_before is None:
-            os.environ.pop("ATTUNE_KAFKA_NAMESPACE", None)
-        else:
-            os.environ["ATTUNE_KAFKA_NAMESPACE"] = namespace_before
-        if failed and run.pg is not None:
-            print(f"the databases are kept in {run.pg.data} (pg_ctl -D ... start to look)", file=sys.stderr)
+        finish(run, driver, failed, namespace_before)
+
+
+def finish(run: Run, driver, failed: bool, namespace_before: str | None) -> None:
+    """Stop the driver and everything the run started (keeping the databases of a failed run), and put the
+    topic namespace back."""
+    if driver is not None:
+        driver.close()
+    stop_everything(run, keep_data=failed)
+    if namespace_before is None:
+        os.environ.pop("ATTUNE_KAFKA_NAMESPACE", None)
+    else:
+        os.environ["ATTUNE_KAFKA_NAMESPACE"] = namespace_before
+    if failed and run.pg is not None:
+        print(f"the databases are kept in {run.pg.data} (pg_ctl -D ... start to look)", file=sys.stderr)
 
 
 def per_scenario(run: Run, planned: list[fl.Flow]) -> list[list]:

@@ -29,7 +29,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from bench import flows as fl
-from bench.chaos import GROUPS, Run, start_system, stop_everything, wait_for_quiescence
+from bench.chaos import GROUPS, Run, finish, start_system, wait_for_quiescence
 from bench.system import System
 from bench.tally import Tally, count
 
@@ -187,13 +187,7 @@ def drill(profile: Profile, seed: int, workdir: Path, idp=None, progress: bool =
         failed = not passed(result)
         return result
     finally:
-        if driver is not None:
-            driver.close()
-        stop_everything(run, keep_data=failed)
-        if namespace_before is None:
-            os.environ.pop("ATTUNE_KAFKA_NAMESPACE", None)
-        else:
-            os.environ["ATTUNE_KAFKA_NAMESPACE"] = namespace_before
+        finish(run, driver, failed, namespace_before)
 
 
 def passed(result: Drill) -> bool:
