@@ -69,6 +69,15 @@ class RetryPolicy:
         return min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
 
 
+def _seek(consumer, tp, offset: int) -> None:
+    """Read ``tp`` again from ``offset``; a partition taken away by a rebalance meanwhile restarts from its
+    committed offset with its new owner, so there is nothing to seek."""
+    try:
+        consumer.seek(tp, offset)
+    except KafkaError:
+        pass
+
+
 @dataclass
 class ConsumerLoop:
     group: str
@@ -143,11 +152,15 @@ class ConsumerLoop:
                     self.process(record, dlq_producer)
                     done_offset = record.offset
                     finished += 1
-            except (InfrastructureUnavailable, KafkaError, _Stopping) as exc:
-                consumer.seek(tp, record.offset)
-                for later_tp, later in batch[index + 1 :]:
-                    consumer.seek(later_tp, later[0].offset)
                 if done_offset is not None:
+                    # inside the try: a commit that fails (the broker gone) must seek the later partitions back
+                    # too, or their polled but unhandled records would be skipped
+                    consumer.commit({tp: OffsetAndMetadata(done_offset + 1, "", -1)})
+            except (InfrastructureUnavailable, KafkaError, _Stopping) as exc:
+                _seek(consumer, tp, record.offset if done_offset != record.offset else done_offset + 1)
+                for later_tp, later in batch[index + 1 :]:
+                    _seek(consumer, later_tp, later[0].offset)
+                if done_offset is not None and not isinstance(exc, KafkaError):
                     consumer.commit({tp: OffsetAndMetadata(done_offset + 1, "", -1)})
                 if isinstance(exc, _Stopping):
                     return finished
@@ -160,8 +173,6 @@ class ConsumerLoop:
                     offset=record.offset,
                 )
                 raise
-            if done_offset is not None:
-                consumer.commit({tp: OffsetAndMetadata(done_offset + 1, "", -1)})
         if finished or time.monotonic() - self._last_recheck > self.recheck_parked_every:
             self.release_parked(dlq_producer)
         return finished
