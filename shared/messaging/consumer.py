@@ -1,9 +1,10 @@
 """The idempotent consumer loop.
 
-For each record: parse the envelope, find the schema, then in ONE database transaction write the inbox row
-(group, event id), run the handler (its state changes and any outbox rows), and commit. Only then is the
-Kafka offset committed (``offset + 1`` of the last finished record). A redelivered event hits the inbox's
-primary key and changes nothing.
+For each record: parse the envelope, find the schema, then in a database transaction write the inbox row
+(group, event id), run the handler (its state changes and any outbox rows), and commit. A poll's records share
+one transaction (a savepoint each) as long as they go cleanly; a record that does not is taken alone. Only
+after the commit is the Kafka offset committed (``offset + 1`` of the last finished record). A redelivered
+event hits the inbox's primary key and changes nothing.
 
 Failures are sorted. When the infrastructure fails (database, broker, network), the record is not skipped and
 not dead-lettered: the consumer seeks back to it and retries after a pause, for as long as it takes, in
@@ -140,24 +141,32 @@ class ConsumerLoop:
 
     def poll_once(self, consumer, dlq_producer, stop: threading.Event | None = None) -> int:
         """Handle one poll's records, committing ``offset + 1`` of each partition's last finished record. When
-        the infrastructure fails, every unfinished record is sought back to and nothing is skipped."""
+        the infrastructure fails, every unfinished record is sought back to and nothing is skipped.
+
+        A partition's records go in runs: as many as go cleanly share ONE database transaction (``handle_run``);
+        a record that does not (unparseable, parked, rejected, failing) is then taken alone by ``process``."""
         batch = list(consumer.poll(timeout_ms=500).items())
         finished = 0
         for index, (tp, records) in enumerate(batch):
-            done_offset = None
+            done_offset, position = None, 0
             try:
-                for record in records:
+                while position < len(records):
                     if stop is not None and stop.is_set():
                         break
-                    self.process(record, dlq_producer)
-                    done_offset = record.offset
-                    finished += 1
+                    run = self.handle_run(records[position:])
+                    if run == 0:
+                        self.process(records[position], dlq_producer)
+                        run = 1
+                    position += run
+                    finished += run
+                    done_offset = records[position - 1].offset
                 if done_offset is not None:
                     # inside the try: a commit that fails (the broker gone) must seek the later partitions back
                     # too, or their polled but unhandled records would be skipped
                     consumer.commit({tp: OffsetAndMetadata(done_offset + 1, "", -1)})
             except (InfrastructureUnavailable, KafkaError, _Stopping) as exc:
-                _seek(consumer, tp, record.offset if done_offset != record.offset else done_offset + 1)
+                record = records[min(position, len(records) - 1)]
+                _seek(consumer, tp, record.offset if position < len(records) else done_offset + 1)
                 for later_tp, later in batch[index + 1 :]:
                     _seek(consumer, later_tp, later[0].offset)
                 if done_offset is not None and not isinstance(exc, KafkaError):
@@ -176,6 +185,65 @@ class ConsumerLoop:
         if finished or time.monotonic() - self._last_recheck > self.recheck_parked_every:
             self.release_parked(dlq_producer)
         return finished
+
+    def handle_run(self, records) -> int:
+        """Handle the leading ``records`` that go cleanly, all in ONE transaction (each in a savepoint, with its
+        inbox row), and return how many that was. A transaction per record would pay a commit (a disk flush on
+        PostgreSQL) for each. The run stops before the first record that is not an event, has an invalid
+        payload, or whose handler raises: nothing of that record is kept, and ``process`` takes it alone (dead
+        letter, park, retries). When the infrastructure fails, nothing of the run is kept."""
+        done: list[tuple[str, Event, float]] = []
+        try:
+            with self.session_factory() as session, session.begin():
+                for record in records:
+                    try:
+                        event = Event.from_json(record.value)
+                        spec = spec_for(event)
+                        handler = self.handlers.get(spec)
+                        if handler is not None:
+                            event = event.with_data(spec.load_incoming(event.data))
+                    except Exception:  # noqa: BLE001 - not an event, or not a valid one: ``process`` says why
+                        break
+                    if handler is None:
+                        done.append((IGNORED, event, 0.0))
+                        continue
+                    outcome = self._handle_in_savepoint(session, record, event, handler)
+                    if outcome is None:
+                        break
+                    done.append(outcome)
+        except Exception as exc:
+            if is_infrastructure(exc):
+                self._count(WAITING, "batch")
+                raise InfrastructureUnavailable(exc) from exc
+            raise
+        for outcome, event, seconds in done:
+            self._count(outcome, event.type)
+            if outcome == HANDLED:
+                metrics.CONSUMER_HANDLER_SECONDS.labels(self.group, event.type).observe(seconds)
+                log.info("consumer.handled", group=self.group, event_id=event.id, event_type=event.type)
+            elif outcome == DUPLICATE:
+                log.info("consumer.duplicate", group=self.group, event_id=event.id)
+        return len(done)
+
+    def _handle_in_savepoint(self, session: Session, record, event: Event, handler: Handler):
+        """(outcome, event, seconds), or None when the handler raised for a reason of the event's own (its
+        savepoint is rolled back). An infrastructure failure is raised: the whole run is given up."""
+        token = correlation_id.set(event.correlationid or event.id)
+        handling = logs.event_id.set(event.id)
+        started = time.perf_counter()
+        try:
+            with session.begin_nested():
+                self._record_and_handle(session, record, event, handler)
+            return HANDLED, event, time.perf_counter() - started
+        except _AlreadyProcessed:
+            return DUPLICATE, event, 0.0
+        except Exception as exc:
+            if is_infrastructure(exc):
+                raise
+            return None
+        finally:
+            correlation_id.reset(token)
+            logs.event_id.reset(handling)
 
     def process(self, record, dlq_producer) -> str:
         try:
@@ -237,18 +305,22 @@ class ConsumerLoop:
 
     def _handle_once(self, record, event: Event, handler: Handler) -> None:
         with self.session_factory() as session, session.begin():
-            if session.scalar(
-                select(InboxMessage.event_id).where(
-                    InboxMessage.consumer_group == self.group, InboxMessage.event_id == event.id
-                )
-            ):
-                raise _AlreadyProcessed
-            session.add(_inbox_row(self.group, record, event))
-            try:
-                session.flush()
-            except IntegrityError:
-                raise _AlreadyProcessed from None
-            handler(session, event)
+            self._record_and_handle(session, record, event, handler)
+
+    def _record_and_handle(self, session: Session, record, event: Event, handler: Handler) -> None:
+        """The inbox row (``_AlreadyProcessed`` if the event was handled before), then the handler."""
+        if session.scalar(
+            select(InboxMessage.event_id).where(
+                InboxMessage.consumer_group == self.group, InboxMessage.event_id == event.id
+            )
+        ):
+            raise _AlreadyProcessed
+        session.add(_inbox_row(self.group, record, event))
+        try:
+            session.flush()
+        except IntegrityError:
+            raise _AlreadyProcessed from None
+        handler(session, event)
 
     # -- rebuilding projections -------------------------------------------------------------------------------
 

@@ -156,8 +156,9 @@ def test_poll_once_seeks_back_to_every_unfinished_record_when_the_database_is_do
     consumer = _FakeConsumer({a: records_a, b: records_b})
     with pytest.raises(InfrastructureUnavailable):
         loop.poll_once(consumer, FakeProducer())
-    assert consumer.commits == [{a: 11}]  # offset 10 finished; 11 failed
-    assert consumer.seeks == [(a, 11), (b, 5)]  # nothing after the failure is skipped, on any partition
+    # 10 and 11 shared one transaction, which the failure rolled back: nothing is committed, 10 is read again
+    assert consumer.commits == []
+    assert consumer.seeks == [(a, 10), (b, 5)]  # nothing after the failure is skipped, on any partition
 
 
 def test_a_commit_that_fails_skips_nothing_on_the_partitions_after_it(tmp_path):
@@ -264,3 +265,51 @@ def test_only_the_rows_own_failures_count_towards_parking_it():
     assert not parks(kafka_errors.UnknownTopicOrPartitionError(), others_got_through=False)  # a starting broker
     for passing in (kafka_errors.KafkaTimeoutError(), kafka_errors.NotEnoughReplicasError()):
         assert not parks(passing, others_got_through=True)
+
+
+def test_a_polls_records_share_one_transaction_and_a_failing_one_is_taken_alone(tmp_path):
+    """Records 10-14: 12's handler keeps failing for a reason of its own. 10 and 11 commit together, 12 is
+    dead-lettered on its own after its retries, 13 and 14 commit together; the offset committed is 15."""
+    from kafka.structs import TopicPartition
+
+    records = [Record(_record().value, partition=0, offset=n) for n in range(10, 15)]
+    ids = [Event.from_json(r.value).id for r in records]
+    poisoned = ids[2]
+
+    sessions = {}
+
+    def handler(session, event):
+        if event.id == poisoned:
+            raise RuntimeError("this event's own problem")
+        sessions[event.id] = session
+
+    loop, runtime = _loop(tmp_path, handler)
+    tp = TopicPartition("attune.scheduling", 0)
+    consumer = _FakeConsumer({tp: records})
+    producer = FakeProducer()
+    assert loop.poll_once(consumer, producer) == 5
+    assert consumer.commits == [{tp: 15}]
+    assert [headers["dlq.offset"] for _, headers in producer.sent] == [b"12"]
+    assert loop.outcomes[HANDLED] == 4 and loop.outcomes[DEAD_LETTERED] == 1
+    # one transaction (one session) for 10-11, another for 13-14
+    assert sessions[ids[0]] is sessions[ids[1]] and sessions[ids[3]] is sessions[ids[4]]
+    assert sessions[ids[0]] is not sessions[ids[3]]
+    with runtime.sessions() as s:
+        handled = set(s.scalars(select(InboxMessage.event_id)))
+    assert handled == set(ids) - {poisoned}
+
+
+def test_a_duplicate_inside_a_run_changes_nothing_and_the_run_goes_on(tmp_path):
+    from kafka.structs import TopicPartition
+
+    calls = []
+    loop, runtime = _loop(tmp_path, lambda session, event: calls.append(event.id))
+    first = _record()
+    again = Record(first.value, partition=0, offset=11)
+    other = Record(_record().value, partition=0, offset=12)
+    first = Record(first.value, partition=0, offset=10)
+    tp = TopicPartition("attune.scheduling", 0)
+    consumer = _FakeConsumer({tp: [first, again, other]})
+    assert loop.poll_once(consumer, FakeProducer()) == 3
+    assert loop.outcomes[HANDLED] == 2 and loop.outcomes[DUPLICATE] == 1
+    assert len(calls) == 2 and consumer.commits == [{tp: 13}]
