@@ -6,6 +6,7 @@ import socket
 import uuid
 
 from sqlalchemy import event as sa_event
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from shared.events.catalog import EventSpec, directory_topic
@@ -72,8 +73,18 @@ class Waker:
                 pass  # the relay is not listening: its timer picks the rows up
 
 
+WAKE_CHANNEL = "attune_outbox"  # PostgreSQL: the relay leading this database LISTENs here
+
+
 def install_wake_hook(session_factory, waker: Waker) -> None:
-    """After any commit that wrote outbox rows, wake the relay."""
+    """After any commit that wrote outbox rows, wake the relay. On PostgreSQL the transaction itself carries a
+    ``NOTIFY``, delivered at its commit to whichever relay holds the lead (any process, any replica); elsewhere a
+    datagram goes to the wake port of this machine's worker."""
+
+    @sa_event.listens_for(session_factory, "before_commit")
+    def _before_commit(session):
+        if session.info.get(_PENDING_WAKE) and session.get_bind().dialect.name == "postgresql":
+            session.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
 
     @sa_event.listens_for(session_factory, "after_commit")
     def _after_commit(session):

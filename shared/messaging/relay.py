@@ -1,8 +1,9 @@
 """The outbox relay: publishes committed events in commit order and marks them sent.
 
-It sleeps on a loopback UDP socket, so a commit's datagram wakes it at once; the poll interval is only the
-fallback. When Kafka is unreachable the rows simply stay unpublished and the relay backs off: nothing is
-lost. A crash after Kafka acknowledged but before the rows were marked republishes them; consumers
+It sleeps until a commit that wrote outbox rows wakes it: on PostgreSQL by the ``NOTIFY`` that commits with
+them (heard by whichever relay leads, in any process), elsewhere by a datagram on a loopback UDP socket. The
+poll interval is only the fallback. When Kafka is unreachable the rows simply stay unpublished and the relay
+backs off: nothing is lost. A crash after Kafka acknowledged but before the rows were marked republishes them; consumers
 deduplicate by event id, so the effect is still once.
 
 On PostgreSQL only one relay per database publishes at a time (an advisory lock), which keeps the order.
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import logs, metrics
 from shared.db import utcnow
 from shared.loops import Health, run_guarded
-from shared.messaging.outbox import decode_headers
+from shared.messaging.outbox import WAKE_CHANNEL, decode_headers
 from shared.messaging.tables import OutboxMessage
 
 log = logs.get("relay")
@@ -234,6 +235,9 @@ class OutboxRelay:
         self._sock = sock
 
     def _sleep(self, stop: threading.Event) -> None:
+        if self._lock_conn is not None:  # PostgreSQL: woken by the NOTIFY that commits with the rows
+            self._await_notify()
+            return
         if self._sock is None:
             stop.wait(self.poll_interval)
             return
@@ -243,6 +247,21 @@ class OutboxRelay:
                 while True:
                     self._sock.recv(64)
             except BlockingIOError:
+                pass
+
+    def _await_notify(self) -> None:
+        """Wait on the lock connection (which LISTENs) for a commit's ``NOTIFY``, or the poll interval."""
+        raw = self._lock_conn.connection.driver_connection
+        try:
+            for _ in raw.notifies(timeout=self.poll_interval, stop_after=1):
+                pass
+        except Exception:  # noqa: BLE001 - a dead connection: the next pass finds it and takes the lead anew
+            log.warning("relay.notify_wait_failed", relay=self.name)
+        if self._sock is not None:  # datagrams are not needed here; do not let them pile up
+            try:
+                while True:
+                    self._sock.recv(64)
+            except (BlockingIOError, OSError):
                 pass
 
     def _hold_leadership(self) -> bool:
@@ -267,6 +286,8 @@ class OutboxRelay:
         if not got:
             self._release_leadership()
             return False
+        self._lock_conn.execute(text(f"LISTEN {WAKE_CHANNEL}"))
+        self._lock_conn.commit()
         return True
 
     def _release_leadership(self) -> None:
