@@ -39,7 +39,13 @@ HANDLERS = {
 
 
 def dispatcher(settings: NotificationsSettings, runtime: Runtime, channel=None, sms=None) -> Dispatcher:
-    return Dispatcher(runtime.sessions, channel or SmtpChannel(settings), settings, sms=sms or SmsChannel(settings))
+    return Dispatcher(
+        runtime.sessions,
+        channel or SmtpChannel(settings),
+        settings,
+        sms=sms or SmsChannel(settings),
+        concurrency=settings.smtp_concurrency,
+    )
 
 
 def bootstrap(settings: NotificationsSettings, runtime: Runtime, clock=utcnow, channel=None) -> Wiring:

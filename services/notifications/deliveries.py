@@ -1,12 +1,13 @@
 """The delivery ledger and its dispatcher: every message sent once, retried when SMTP fails for a while.
 
 Exactly-once effect: a delivery is enqueued under a unique key in the same transaction as the consumed
-event's inbox row, so a redelivered event adds nothing. The dispatcher takes ONE delivery at a time: it
-re-checks that the message is still wanted, commits ``sending``, talks to SMTP, then commits ``sent``. So at
-most one delivery per dispatcher is ever between the SMTP server's acceptance and that commit. If the process
-dies exactly there, the delivery is found in ``sending`` after its lease and sent again with the SAME
-Message-ID, flagged ``possible_duplicate`` and logged: a duplicate is possible only in that window, and never
-silent. A process killed between deliveries sends no duplicate at all.
+event's inbox row, so a redelivered event adds nothing. Each of the dispatcher's sender threads
+(``NOTIFY_SMTP_CONCURRENCY``) takes ONE delivery at a time: it re-checks that the message is still wanted,
+commits ``sending``, talks to SMTP, then commits ``sent``. So at most one delivery per sender thread is ever
+between the SMTP server's acceptance and that commit. If the process dies exactly there, the delivery is
+found in ``sending`` after its lease and sent again with the SAME Message-ID, flagged ``possible_duplicate``
+and logged: a duplicate is possible only in that window, and never silent. A process killed between
+deliveries sends no duplicate at all.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import random
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -38,6 +41,7 @@ from shared.statuses import DeliveryStatus
 
 log = logs.get("notifications.dispatcher")
 OPERATIONAL = "operational: "  # last_error prefix of a fault on our side (shown as a banner to admins)
+_DUE = "attune_delivery_enqueued"  # session.info flag: this transaction enqueued a delivery
 
 
 def enqueue(
@@ -74,6 +78,7 @@ def enqueue(
     )
     session.add(delivery)
     session.flush()
+    session.info[_DUE] = True
     return delivery
 
 
@@ -236,18 +241,33 @@ class Dispatcher:
         lease: timedelta = timedelta(minutes=2),
         batch: int = 50,
         sms=None,
+        concurrency: int = 1,
     ):
-        """``channel`` sends email; ``sms`` (an ``SmsChannel``) sends text messages."""
+        """``channel`` sends email; ``sms`` (an ``SmsChannel``) sends text messages. ``concurrency``: deliveries
+        in flight at once, each thread over its own reused SMTP connection (each still claimed alone, so at most
+        this many can be between the server's acceptance and the ``sent`` commit when the process dies)."""
         self.sessions, self.channel, self.settings = sessions, channel, settings
         self.sms = sms or SmsChannel(settings)
-        self.lease, self.batch = lease, batch
+        self.lease, self.batch = lease, max(batch, 2 * concurrency)
+        self.concurrency = concurrency
         self._last_send = 0.0
+        self._throttle_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._wake = threading.Event()
+        sa_event.listen(sessions, "after_commit", self._after_commit)
+
+    def _after_commit(self, session: Session) -> None:
+        """A transaction of this process enqueued a delivery: the dispatcher looks now, not at its next tick."""
+        if session.info.get(_DUE):
+            self._wake.set()
 
     def one_pass(self, stop: threading.Event) -> None:
         """One pass of the worker's dispatcher loop (run by ``shared.loops.run_guarded``, which survives any
-        failure: the ledger holds the state)."""
+        failure: the ledger holds the state). Idle, it sleeps until this process enqueues a delivery, or half a
+        second (deliveries that fall due later, and those enqueued by other replicas)."""
+        self._wake.clear()
         if self.dispatch_once(stop=stop) == 0:
-            stop.wait(0.5)
+            self._wake.wait(0.5)
 
     def reclaim_stale(self, now: datetime) -> int:
         with self.sessions() as session, session.begin():
@@ -306,48 +326,64 @@ class Dispatcher:
 
     def dispatch_once(self, now: datetime | None = None, stop: threading.Event | None = None) -> int:
         """Send what is due at ``now``; returns how many deliveries were attempted. Once ``stop`` is set no
-        further delivery is taken (the one in hand, if any, is finished first)."""
+        further delivery is taken (those in hand are finished first)."""
         now = now or utcnow()
         self.reclaim_stale(now)
-        attempted = 0
-        for delivery_id in self.due_ids(now):
-            if stop is not None and stop.is_set():
-                break
-            delivery = self.claim(delivery_id, now)
-            if delivery is None:
-                continue
-            attempted += 1
-            texting = delivery.channel == "sms"
-            try:
-                message = render_text(delivery, self.settings) if texting else render(delivery, self.settings)
-            except Exception as exc:  # noqa: BLE001 - a template that cannot render never will: fail and report
-                self._finish(delivery, DeliveryStatus.FAILED, f"could not render: {type(exc).__name__}")
-                continue
-            self._throttle(stop)
-            provider_ref = None
-            try:
-                if texting:
-                    provider_ref = self.sms.send(delivery.to_address, message)
-                else:
-                    self.channel.send(message)
-            except OperationalSendError as exc:
-                metrics.SMTP_OPERATIONAL_FAULTS.inc()
-                log.error("delivery.smtp_refused_us", delivery_id=delivery.id, error=str(exc))
-                self._retry_or_fail(delivery, f"{OPERATIONAL}{exc}", now, exc.maybe_delivered)
-            except TransientSendError as exc:
-                self._retry_or_fail(delivery, str(exc), now, exc.maybe_delivered)
-            except PermanentSendError as exc:
-                self._finish(delivery, DeliveryStatus.FAILED, str(exc))
+        due = self.due_ids(now)
+        if self.concurrency <= 1 or len(due) <= 1:
+            attempted = 0
+            for delivery_id in due:
+                if stop is not None and stop.is_set():
+                    break
+                attempted += self._deliver(delivery_id, now, stop)
+            return attempted
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="dispatcher")
+        futures = [self._pool.submit(self._deliver, delivery_id, now, stop) for delivery_id in due]
+        wait(futures)  # every delivery in hand is finished before any failure is raised
+        return sum(f.result() for f in futures)
+
+    def _deliver(self, delivery_id: str, now: datetime, stop: threading.Event | None) -> int:
+        """Claim, render, send and record one delivery; 1 if it was attempted."""
+        if stop is not None and stop.is_set():
+            return 0
+        delivery = self.claim(delivery_id, now)
+        if delivery is None:
+            return 0
+        texting = delivery.channel == "sms"
+        try:
+            message = render_text(delivery, self.settings) if texting else render(delivery, self.settings)
+        except Exception as exc:  # noqa: BLE001 - a template that cannot render never will: fail and report
+            self._finish(delivery, DeliveryStatus.FAILED, f"could not render: {type(exc).__name__}")
+            return 1
+        self._throttle(stop)
+        provider_ref = None
+        try:
+            if texting:
+                provider_ref = self.sms.send(delivery.to_address, message)
             else:
-                self._finish(delivery, DeliveryStatus.SENT, None, provider_ref)
-        return attempted
+                self.channel.send(message)
+        except OperationalSendError as exc:
+            metrics.SMTP_OPERATIONAL_FAULTS.inc()
+            log.error("delivery.smtp_refused_us", delivery_id=delivery.id, error=str(exc))
+            self._retry_or_fail(delivery, f"{OPERATIONAL}{exc}", now, exc.maybe_delivered)
+        except TransientSendError as exc:
+            self._retry_or_fail(delivery, str(exc), now, exc.maybe_delivered)
+        except PermanentSendError as exc:
+            self._finish(delivery, DeliveryStatus.FAILED, str(exc))
+        else:
+            self._finish(delivery, DeliveryStatus.SENT, None, provider_ref)
+        return 1
 
     def _throttle(self, stop: threading.Event | None = None) -> None:
+        """At most ``rate_per_second`` sends, whatever the concurrency (each send takes the next slot)."""
         gap = 1.0 / self.settings.rate_per_second
-        wait = self._last_send + gap - time.monotonic()
-        if wait > 0:
-            (stop or threading.Event()).wait(wait)
-        self._last_send = time.monotonic()
+        with self._throttle_lock:
+            slot = max(time.monotonic(), self._last_send + gap)
+            self._last_send = slot
+        pause = slot - time.monotonic()
+        if pause > 0:
+            (stop or threading.Event()).wait(pause)
 
     def retry_window(self, delivery: Delivery) -> timedelta:
         """How long a message keeps being retried: alert notices far longer than client messages."""

@@ -58,6 +58,7 @@ class NotificationsSettings(CommonSettings):
     client_retry_hours: float = 12.0  # client messages: a stale invitation or reminder helps nobody
     retry_backoff_cap_seconds: float = 300.0
     rate_per_second: float = 20.0
+    smtp_concurrency: int = 4  # deliveries in flight at once, each over its own reused SMTP connection
     quiet_start: str = "21:00"  # client messages wait for the end of quiet hours in the client's timezone
     quiet_end: str = "08:00"
     grace_minutes: float = 3.0  # quick successive edits of an appointment send one message
@@ -115,6 +116,7 @@ class NotificationsSettings(CommonSettings):
             "NOTIFY_CLIENT_RETRY_HOURS": ("client_retry_hours", float),
             "NOTIFY_RETRY_BACKOFF_CAP_SECONDS": ("retry_backoff_cap_seconds", float),
             "NOTIFY_RATE_PER_SECOND": ("rate_per_second", float),
+            "NOTIFY_SMTP_CONCURRENCY": ("smtp_concurrency", int),
             "LATE_CANCEL_HOURS": ("late_cancel_hours", float),
         }
         values: dict = {attr: env[var] for var, attr in text.items() if env.get(var)}

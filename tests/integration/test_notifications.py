@@ -3,6 +3,7 @@ dispatcher a ``now``, so quiet hours, grace periods, reminders and backoff are t
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -648,3 +649,42 @@ def test_a_shared_progress_report_is_sent_and_its_link_forgotten(notes, mail):
     assert message.subject == "Your progress so far" and url in message.text()
     [sent] = notes.deliveries(template="progress_report")
     assert "report_url" not in sent.context  # the credential is cleared once sent
+
+
+class CountingChannel(SmtpChannel):
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.connections = 0
+
+    def _connect(self):
+        self.connections += 1
+        return super()._connect()
+
+
+def test_several_senders_over_reused_connections_send_each_message_once(tmp_path, mail):
+    """Four sender threads, each over one SMTP connection it keeps: 20 invitations, each delivered once."""
+    n = Notifications(tmp_path, mail)
+    n.invite_many(20)
+    channel = CountingChannel(n.settings)
+    dispatcher = Dispatcher(n.runtime.sessions, channel, n.settings, concurrency=4)
+    assert dispatcher.dispatch_once(NOW) == 20
+    ids = [m.message["Message-ID"] for m in mail.messages()]
+    assert len(ids) == len(set(ids)) == 20
+    assert {d.status for d in n.deliveries(template="questionnaire_invitation")} == {"sent"}
+    assert channel.connections <= 4  # one per sender thread at most, not one per message
+
+
+def test_a_connection_the_server_closed_meanwhile_is_replaced_without_a_duplicate_flag(tmp_path, mail):
+    n = Notifications(tmp_path, mail)
+    n.invite_many(2)
+    channel = CountingChannel(n.settings)
+    dispatcher = Dispatcher(n.runtime.sessions, channel, n.settings)
+    first, second = [d.id for d in n.deliveries(template="questionnaire_invitation")]
+    dispatcher._deliver(first, NOW, None)
+    channel._local.client.sock.shutdown(socket.SHUT_RDWR)  # the connection died while it sat idle
+    dispatcher._deliver(second, NOW, None)
+    assert channel.connections == 2 and len(mail.messages()) == 2
+    assert [(d.status, d.possible_duplicate) for d in n.deliveries(template="questionnaire_invitation")] == [
+        ("sent", False),
+        ("sent", False),
+    ]
