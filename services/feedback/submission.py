@@ -51,7 +51,11 @@ def history(session: Session, client_id: str, episode_id: str | None, measure_id
         .where(Response.client_id == client_id, Response.measure == measure_id, Response.episode_id == episode_id)
         .order_by(Response.completed_at)
     ).all()
-    m = measures.get(measure_id)
+    return observations(measures.get(measure_id), rows)
+
+
+def observations(m, rows) -> list[rules.Observation]:
+    """(response, trigger) rows of one measure, oldest first, as the rules read them (risk items flagged)."""
     out = []
     for r, trigger in rows:
         risk = [
