@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import email
 import email.policy
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -57,7 +58,10 @@ class _SaveHandler:
         with self.lock:
             self.count += 1
             name = f"{time.time_ns()}-{self.count:06d}.eml"
-        (self.directory / name).write_bytes(envelope.original_content or envelope.content)
+        # written under another name, then renamed: a reader of *.eml never sees half a message
+        partial = self.directory / f".{name}.part"
+        partial.write_bytes(envelope.original_content or envelope.content)
+        os.replace(partial, self.directory / name)
         return "250 Message accepted for delivery"
 
 
