@@ -21,11 +21,12 @@ format:
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
 
-bench: setup      ## speed and alert-accuracy figures, written to docs/
+bench: setup      ## speed (the main flow under load, search, import) and alert-accuracy figures, written to docs/
 	.venv/bin/pip install -q -e '.[dev,bench]'
 	.venv/bin/python -m bench.availability
 	.venv/bin/python -m bench.alert_accuracy
 	.venv/bin/python -m bench.import_scale
+	.venv/bin/python -m bench.pipeline
 
 chaos: setup      ## the long chaos run (5,000 flows, 20+ minutes) and the long restore drill, each then counted
 	.venv/bin/python -m bench.chaos

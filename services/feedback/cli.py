@@ -79,3 +79,18 @@ def register(app) -> None:
                     continue
                 curves.store(session, fitted)
                 click.echo(f"  stored as {measure.id} {fitted.label}")
+
+    @app.cli.command("seed-history")
+    @click.option("--questionnaires", type=int, required=True, help="completed, scored PHQ-9s to write")
+    @click.option("--clinician", required=True, help="the clinician id whose caseload the benchmark opens")
+    @click.option("--caseload", type=int, default=40, show_default=True, help="that clinician's clients")
+    @click.option("--per-client", type=int, default=25, show_default=True)
+    def seed_history_cmd(questionnaires, clinician, caseload, per_client):
+        """Benchmarks only: a made-up history in bulk (clients nobody registered). Never on a practice's data."""
+        from tqdm import tqdm
+
+        from services.feedback.history_seed import seed_history
+
+        runtime = runtime_of(app)
+        with tqdm(total=questionnaires, unit="questionnaire", desc="seeding history") as bar:
+            seed_history(runtime.sessions, questionnaires, clinician, caseload, per_client, progress=bar.update)
