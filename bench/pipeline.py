@@ -96,7 +96,7 @@ REPORTED = Plan(rest_flows=30, rates=(5, 10, 30), rate_seconds=40, drain_flows=1
 QUICK = Plan(rest_flows=20, rates=(10, 30), rate_seconds=40, drain_flows=2_000, scale_flows=300, staff_seconds=20,
              staff_rate=20, staff_pipeline_rate=30, capacity_rates=(), capacity_seconds=0, questionnaires=0,
              ceiling_records=20_000)  # fmt: skip
-SMOKE = Plan(rest_flows=5, rates=(10,), rate_seconds=8, drain_flows=100, scale_flows=40, staff_seconds=5,
+SMOKE = Plan(rest_flows=5, rates=(5,), rate_seconds=10, drain_flows=100, scale_flows=40, staff_seconds=5,
              staff_rate=10, staff_pipeline_rate=5, capacity_rates=(), capacity_seconds=0, questionnaires=2_000,
              ceiling_records=2_000, clinicians=4, desk_users=4, dashboard_requests=20)  # fmt: skip
 
