@@ -480,16 +480,12 @@ class Bench:
 # -- phases ------------------------------------------------------------------------------------------------------
 
 
-def _wait_flows(bench: Bench, sessions: list[Session], timeout: float, invitations_only: bool = False) -> None:
+def _wait_flows(bench: Bench, sessions: list[Session], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if invitations_only:
-            if all(s.email in bench.mail.invitations or s.error for s in sessions):
-                return
-        else:
-            bench.alert_times(sessions)
-            if all(s.done for s in sessions):
-                return
+        bench.alert_times(sessions)
+        if all(s.done for s in sessions):
+            return
         time.sleep(1)
 
 
@@ -686,7 +682,7 @@ class Desk:
 
     def __init__(self, bench: Bench, seed: int = 7):
         self.bench, self.rng = bench, random.Random(seed)
-        self.clients = [s for s in bench.prepared[-2000:]]
+        self.clients = list(bench.prepared[-2000:])
         self.hour = 0
         self.lock = threading.Lock()
 

@@ -153,10 +153,7 @@ class ConsumerLoop:
                 while position < len(records):
                     if stop is not None and stop.is_set():
                         break
-                    run = self.handle_run(records[position:])
-                    if run == 0:
-                        self.process(records[position], dlq_producer)
-                        run = 1
+                    run = self._next_run(records, position, dlq_producer)
                     position += run
                     finished += run
                     done_offset = records[position - 1].offset
@@ -358,12 +355,16 @@ class ConsumerLoop:
         restart replays every client the practice has: one transaction each made that minutes)."""
         position = 0
         while position < len(records):
-            run = self.handle_run(records[position:])
-            if run == 0:
-                self.process(records[position], dlq_producer)
-                run = 1
-            position += run
+            position += self._next_run(records, position, dlq_producer)
         return position
+
+    def _next_run(self, records, position: int, dlq_producer) -> int:
+        """Finish the records from ``position`` on that go in one transaction, or else that record alone."""
+        run = self.handle_run(records[position:])
+        if run == 0:
+            self.process(records[position], dlq_producer)
+            run = 1
+        return run
 
     # -- parking -------------------------------------------------------------------------------------------
 
