@@ -271,6 +271,7 @@ class Bench:
     results: dict = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
     _scheduling_runtime: object = None
+    _namespace_before: str | None = None
 
     # -- start and stop ------------------------------------------------------------------------------------
 
@@ -280,6 +281,7 @@ class Bench:
         from deploy.kafka import broker
         from deploy.processes import free_port
 
+        self._namespace_before = os.environ.get("ATTUNE_KAFKA_NAMESPACE")  # put back by close (tests share it)
         self.run = run = Run(self.workdir)
         if self.database == "postgresql":
             from deploy.postgres.server import PostgresServer, create_database
@@ -338,11 +340,18 @@ class Bench:
             lambda: self.run.keycloak_dir and keycloak.stop(self.run.keycloak_dir),
             lambda: self.run.pg and self.run.pg.stop(),
             lambda: self._scheduling_runtime and self._scheduling_runtime.engine.dispose(),
+            self._restore_namespace,
         ):
             try:
                 step()
             except Exception as exc:  # noqa: BLE001 - stop the rest whatever one does
                 print(f"while stopping: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+    def _restore_namespace(self) -> None:
+        if self._namespace_before is None:
+            os.environ.pop("ATTUNE_KAFKA_NAMESPACE", None)
+        else:
+            os.environ["ATTUNE_KAFKA_NAMESPACE"] = self._namespace_before
 
     def set_replicas(self, n: int) -> None:
         """Run ``n`` replicas of each worker (the others stopped with SIGTERM, their partitions handed over)."""

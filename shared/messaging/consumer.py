@@ -213,13 +213,15 @@ class ConsumerLoop:
                 self._count(WAITING, "batch")
                 raise InfrastructureUnavailable(exc) from exc
             raise
-        for outcome, event, seconds in done:
+        for outcome, event, seconds in done:  # counted once committed; each line names its flow, as ``process``'s do
             self._count(outcome, event.type)
+            flow = event.correlationid or event.id
             if outcome == HANDLED:
                 metrics.CONSUMER_HANDLER_SECONDS.labels(self.group, event.type).observe(seconds)
-                log.info("consumer.handled", group=self.group, event_id=event.id, event_type=event.type)
+                log.info("consumer.handled", group=self.group, event_id=event.id, event_type=event.type,
+                         correlation_id=flow)  # fmt: skip
             elif outcome == DUPLICATE:
-                log.info("consumer.duplicate", group=self.group, event_id=event.id)
+                log.info("consumer.duplicate", group=self.group, event_id=event.id, correlation_id=flow)
         return len(done)
 
     def _handle_in_savepoint(self, session: Session, record, event: Event, handler: Handler):

@@ -4,6 +4,8 @@ the therapist's alert email. Timings are the benchmark's business, not this test
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bench import pipeline
@@ -15,7 +17,9 @@ from tests.support import identity
 @pytest.mark.timeout(1500)
 def test_every_flow_of_every_phase_finishes_once(tmp_path):
     plan = pipeline.SMOKE
+    namespace = os.environ.get("ATTUNE_KAFKA_NAMESPACE")
     r = pipeline.benchmark("postgresql", plan, tmp_path, idp=identity.provider())
+    assert os.environ.get("ATTUNE_KAFKA_NAMESPACE") == namespace  # the tests after it share this process
     assert r["rest"]["complete_to_alert"]["n"] == plan.rest_flows and r["rest"]["unfinished"] == 0, r["rest"]
     for step in r["rates"]:
         assert step["flows"] == int(step["rate"] * plan.rate_seconds), step

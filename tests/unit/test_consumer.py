@@ -313,3 +313,41 @@ def test_a_duplicate_inside_a_run_changes_nothing_and_the_run_goes_on(tmp_path):
     assert loop.poll_once(consumer, FakeProducer()) == 3
     assert loop.outcomes[HANDLED] == 2 and loop.outcomes[DUPLICATE] == 1
     assert len(calls) == 2 and consumer.commits == [{tp: 13}]
+
+
+def test_every_line_a_run_writes_names_the_flow_it_belongs_to(tmp_path, capsys):
+    """The handled lines are written after the run commits, outside each event's handling: they must still say
+    which flow (correlation id) they belong to, or a flow cannot be followed across the services."""
+    import json
+
+    from kafka.structs import TopicPartition
+
+    from shared import logs
+
+    logs.configure("feedback")
+    loop, _ = _loop(tmp_path, lambda session, event: logs.get("test").info("test.handling"))
+    spec = events.CLIENT_DISCHARGED
+    flows = [f"flow-{n}" for n in range(3)]
+    records = [
+        Record(
+            Event(
+                type=spec.type,
+                source=spec.source,
+                subject="c1",
+                correlationid=flow,
+                data={"client_id": "c1", "episode_id": None, "discharged_at": "2026-01-01T00:00:00+00:00"},
+            )
+            .to_json()
+            .encode(),
+            partition=0,
+            offset=n,
+        )  # fmt: skip
+        for n, flow in enumerate(flows)
+    ]
+    consumer = _FakeConsumer({TopicPartition("attune.scheduling", 0): records})
+    capsys.readouterr()
+    assert loop.poll_once(consumer, FakeProducer()) == 3
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    handled = [line for line in lines if line["event"] == "consumer.handled"]
+    assert [line["correlation_id"] for line in handled] == flows
+    assert [line["correlation_id"] for line in lines if line["event"] == "test.handling"] == flows
