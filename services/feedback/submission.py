@@ -54,14 +54,16 @@ def history(session: Session, client_id: str, episode_id: str | None, measure_id
     return observations(measures.get(measure_id), rows)
 
 
-def observations(m, rows) -> list[rules.Observation]:
-    """(response, trigger) rows of one measure, oldest first, as the rules read them (risk items flagged)."""
+def observations(m, rows, answers_of=lambda r: r.answers) -> list[rules.Observation]:
+    """(response, trigger) rows of one measure, oldest first, as the rules read them (risk items flagged from
+    ``answers_of(response)``)."""
     out = []
     for r, trigger in rows:
+        answers = answers_of(r)
         risk = [
-            {"item": ri["item"], "value": r.answers.get(ri["item"]), "severity": ri["severity"]}
+            {"item": ri["item"], "value": answers.get(ri["item"]), "severity": ri["severity"]}
             for ri in m.risk_items
-            if (r.answers.get(ri["item"]) or 0) >= ri["threshold"]
+            if (answers.get(ri["item"]) or 0) >= ri["threshold"]
         ]
         out.append(
             rules.Observation(r.session_number, r.total, r.completed_at, risk, _label(r.session_number, trigger))
