@@ -71,13 +71,18 @@ class Plan:
     capacity_seconds: float
     questionnaires: int  # seeded for the dashboard figure (0: skipped)
     ceiling_records: int
+    staff_sustained_rate: float = 5  # flows/s: what two cores sustain (the desk beside a pipeline that keeps up)
     clinicians: int = 20
     desk_users: int = 20
     dashboard_requests: int = 200
 
     def sessions_needed(self) -> int:
         rates = sum(int(r * self.rate_seconds) + 1 for r in self.rates)
-        staff = int(self.staff_pipeline_rate * (self.staff_seconds + self.capacity_seconds * len(self.capacity_rates)))
+        legs = self.staff_seconds + 5 + self.capacity_seconds * len(self.capacity_rates) + 5  # see ``staff``
+        sustained = self.staff_seconds + 5
+        staff = (
+            int(self.staff_pipeline_rate * legs + self.staff_sustained_rate * sustained) if self.staff_seconds else 0
+        )
         return self.rest_flows + rates + self.drain_flows + 2 * self.scale_flows + staff + 50
 
 
@@ -96,6 +101,10 @@ REPORTED = Plan(rest_flows=30, rates=(5, 10, 30), rate_seconds=40, drain_flows=1
 QUICK = Plan(rest_flows=20, rates=(10, 30), rate_seconds=40, drain_flows=2_000, scale_flows=300, staff_seconds=20,
              staff_rate=20, staff_pipeline_rate=30, capacity_rates=(), capacity_seconds=0, questionnaires=0,
              ceiling_records=20_000)  # fmt: skip
+# The desk beside the pipeline only (``--desk``): its two priority legs and the capacity steps.
+DESK = Plan(rest_flows=0, rates=(), rate_seconds=0, drain_flows=0, scale_flows=0, staff_seconds=20, staff_rate=20,
+            staff_pipeline_rate=30, capacity_rates=(20, 40), capacity_seconds=10, questionnaires=0,
+            ceiling_records=0)  # fmt: skip
 SMOKE = Plan(rest_flows=5, rates=(5,), rate_seconds=10, drain_flows=100, scale_flows=40, staff_seconds=5,
              staff_rate=10, staff_pipeline_rate=5, capacity_rates=(), capacity_seconds=0, questionnaires=2_000,
              ceiling_records=2_000, clinicians=4, desk_users=4, dashboard_requests=20)  # fmt: skip
@@ -785,6 +794,14 @@ def staff(bench: Bench) -> dict:
     out["capacity_steps"] = steps
     under = [s["rate"] for s in steps if max(s["book"].get("p99", 9), s["search"].get("p99", 9)) <= 0.1]
     out["capacity_requests_per_second"] = max(under) if under else None
+    # Beyond what the machine sustains every queue grows, the desk's too: the desk beside a pipeline it sustains.
+    bench.wait_quiet(timeout=1800, what="quiet before the desk beside a sustained pipeline")
+    pipeline = background_pipeline(bench, plan.staff_sustained_rate, plan.staff_seconds + 5)
+    time.sleep(3)
+    out["under_sustained_load"] = desk.run(plan.staff_rate, plan.staff_seconds) | {
+        "pipeline_rate": plan.staff_sustained_rate
+    }
+    pipeline.join()
     return out
 
 
@@ -842,15 +859,17 @@ def benchmark(database: str, plan: Plan, workdir: Path, idp=None, seed: int = 20
         if plan.ceiling_records:
             results["ceiling"] = raw_ceiling(bench.run.bootstrap, plan.ceiling_records, size=1500)
         bench.prepare(plan.sessions_needed())
-        results["rest"] = at_rest(bench)
+        if plan.rest_flows:
+            results["rest"] = at_rest(bench)
         results["rates"] = []
         for rate in plan.rates:
             step = open_loop(bench, rate, plan.rate_seconds)
             results["rates"].append(step)
             bench.wait_quiet(timeout=1800, what="quiet after the rate step")
         results["events"] = topic_records(bench)
-        results["drain"] = drain(bench)
-        bench.wait_quiet(timeout=1800, what="quiet after the drain")
+        if plan.drain_flows:
+            results["drain"] = drain(bench)
+            bench.wait_quiet(timeout=1800, what="quiet after the drain")
         if plan.scale_flows:
             results["scale"] = [burst(bench, plan.scale_flows, 1), burst(bench, plan.scale_flows, 2)]
             bench.set_replicas(1)
@@ -896,6 +915,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="a few hundred flows, counted, no figures written")
     parser.add_argument("--quick", action="store_true", help="every phase, shorter (no figures written)")
     parser.add_argument("--reported", action="store_true", help="the mid-size run docs/performance.md shows")
+    parser.add_argument("--desk", action="store_true", help="the desk beside the pipeline only (no figures written)")
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "figures" / "pipeline.json")
     args = parser.parse_args(argv)
@@ -903,13 +923,24 @@ def main(argv: list[str] | None = None) -> int:
     databases = ["postgresql", "sqlite"] if args.database == "both" else [args.database]
     out = {}
     for database in databases:
-        plan = SMOKE if args.smoke else QUICK if args.quick else FULL if database == "postgresql" else EMBEDDED
+        plan = (
+            SMOKE
+            if args.smoke
+            else QUICK
+            if args.quick
+            else DESK
+            if args.desk
+            else FULL
+            if database == "postgresql"
+            else EMBEDDED
+        )
         plan = REPORTED if args.reported and database == "postgresql" else plan
         with tempfile.TemporaryDirectory(prefix=f"attune-pipeline-{database}-") as tmp:
             out[database] = benchmark(database, plan, Path(tmp), seed=args.seed)
         print(json.dumps({k: v for k, v in out[database].items() if k != "machine"}, indent=1, default=str)[:4000])
-    if args.smoke or args.quick:  # kept out of docs/: for comparing versions by hand
-        kept = ROOT / "var" / "bench" / f"pipeline-{'smoke' if args.smoke else 'quick'}.json"
+    if args.smoke or args.quick or args.desk:  # kept out of docs/: for comparing versions by hand
+        name = "smoke" if args.smoke else "quick" if args.quick else "desk"
+        kept = ROOT / "var" / "bench" / f"pipeline-{name}.json"
         kept.parent.mkdir(parents=True, exist_ok=True)
         kept.write_text(json.dumps(out, indent=1, default=str))
         print(f"results: {kept}")

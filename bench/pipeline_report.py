@@ -155,6 +155,14 @@ def markdown(results: dict) -> str:
                 lines.append(f"Desk capacity with the pipeline at 30 flows/s (p99 ≤ 100 ms): "
                              f"**{st['capacity_requests_per_second'] or '< ' + str(st['capacity_steps'][0]['rate'])} "
                              f"requests/s** ({steps}).")  # fmt: skip
+            sus = st.get("under_sustained_load")
+            if sus:
+                lines.append(
+                    f"The same desk beside the pipeline at {sus['pipeline_rate']:g} flows/s (what the machine "
+                    f"sustains): booking p50 {ms(sus['book'].get('p50'))} / p99 {ms(sus['book'].get('p99'))}, "
+                    f"availability p50 {ms(sus['search'].get('p50'))} / p99 {ms(sus['search'].get('p99'))} "
+                    f"({sus['errors']} errors)."
+                )  # fmt: skip
             lines.append("")
         db = r.get("dashboard")
         if db:

@@ -35,6 +35,8 @@ def test_every_flow_of_every_phase_finishes_once(tmp_path):
     staff = r["staff"]
     assert staff["under_load"]["errors"] == 0 and staff["booking_alone"]["errors"] == 0, staff
     assert staff["under_load"]["book"]["n"] + staff["under_load"]["search"]["n"] == staff["under_load"]["requests"]
+    sustained = staff["under_sustained_load"]
+    assert sustained["errors"] == 0 and sustained["book"]["n"] + sustained["search"]["n"] == sustained["requests"]
     assert r["ceiling"]["records"] == plan.ceiling_records and r["ceiling"]["end_to_end_per_second"] > 0
     dash = r["dashboard"]
     assert dash["caseload_rows"] >= 40 and dash["progress"]["n"] == plan.dashboard_requests, dash
