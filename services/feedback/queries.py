@@ -182,6 +182,7 @@ def caseload(
     return rows
 
 
+ANSWERS_CHUNK = 1000  # ids bound in one query (a whole practice's caseload would pass SQLite's limit at once)
 CASELOAD_RESPONSE_COLUMNS = (Response.id, Response.client_id, Response.episode_id, Response.measure, Response.total,
                              Response.band, Response.session_number, Response.completed_at)  # fmt: skip
 
@@ -207,7 +208,7 @@ def _caseload_rows(session: Session, clients: list[ClientRecord], ids) -> list[C
         if alert.client_id in open_alerts:
             open_alerts[alert.client_id].append(alert)
     completed: dict[str, int] = {}  # questionnaires completed, every episode
-    attended, latest = {}, {}  # per (client, episode): sessions with a questionnaire; the latest completed
+    attended, latest = {}, {}  # per (client, episode): sessions attended; when the latest was completed
     session_number = case(
         (and_(Assignment.trigger == "session", Assignment.session_number.is_not(None)), Assignment.session_number)
     )
@@ -239,7 +240,10 @@ def _caseload_rows(session: Session, clients: list[ClientRecord], ids) -> list[C
     # The status reads risk from the newest answers only (``rules.client_status``: history[-1]); reading every
     # response's answers (JSON) for it was a fifth of the caseload's time.
     newest_ids = [history[-1][0].id for history in episode_rows.values() if history]
-    answers = dict(session.execute(select(Response.id, Response.answers).where(Response.id.in_(newest_ids))).all())
+    answers = {}
+    for start in range(0, len(newest_ids), ANSWERS_CHUNK):
+        chunk = newest_ids[start : start + ANSWERS_CHUNK]
+        answers.update(session.execute(select(Response.id, Response.answers).where(Response.id.in_(chunk))).all())
 
     rows = []
     for client in clients:

@@ -57,7 +57,7 @@ def _history(session, rng: random.Random, client_id: str, clinician: str) -> Non
                 )
 
 
-def test_the_caseload_says_what_each_clients_own_page_says(db_url):
+def test_the_caseload_says_what_each_clients_own_page_says(db_url, monkeypatch):
     runtime = service_runtime("feedback", db_url)
     rng = random.Random(7)
     with transaction(runtime.sessions) as s:
@@ -75,3 +75,5 @@ def test_the_caseload_says_what_each_clients_own_page_says(db_url):
             statuses.add(status)
         assert {"risk", "no_data"} <= statuses  # the history made both, and more than those
         assert len(statuses) >= 3
+        monkeypatch.setattr(queries, "ANSWERS_CHUNK", 7)  # a caseload larger than one query's ids: the same
+        assert [(r.client.id, r.status) for r in queries.caseload(s, viewer)] == [(r.client.id, r.status) for r in rows]
