@@ -101,7 +101,7 @@ REPORTED = Plan(rest_flows=30, rates=(5, 10, 30), rate_seconds=40, drain_flows=1
 QUICK = Plan(rest_flows=20, rates=(10, 30), rate_seconds=40, drain_flows=2_000, scale_flows=300, staff_seconds=20,
              staff_rate=20, staff_pipeline_rate=30, capacity_rates=(), capacity_seconds=0, questionnaires=0,
              ceiling_records=20_000)  # fmt: skip
-# The desk beside the pipeline only (``--desk``): its two priority legs and the capacity steps.
+# The desk beside the pipeline only (``--desk``): beside 30 flows/s, the capacity steps, beside 5 flows/s.
 DESK = Plan(rest_flows=0, rates=(), rate_seconds=0, drain_flows=0, scale_flows=0, staff_seconds=20, staff_rate=20,
             staff_pipeline_rate=30, capacity_rates=(20, 40), capacity_seconds=10, questionnaires=0,
             ceiling_records=0)  # fmt: skip
@@ -947,17 +947,8 @@ def main(argv: list[str] | None = None) -> int:
     databases = ["postgresql", "sqlite"] if args.database == "both" else [args.database]
     out = {}
     for database in databases:
-        plan = (
-            SMOKE
-            if args.smoke
-            else QUICK
-            if args.quick
-            else DESK
-            if args.desk
-            else FULL
-            if database == "postgresql"
-            else EMBEDDED
-        )
+        chosen = [p for flag, p in ((args.smoke, SMOKE), (args.quick, QUICK), (args.desk, DESK)) if flag]
+        plan = chosen[0] if chosen else FULL if database == "postgresql" else EMBEDDED
         plan = REPORTED if args.reported and database == "postgresql" else plan
         with tempfile.TemporaryDirectory(prefix=f"attune-pipeline-{database}-") as tmp:
             out[database] = benchmark(database, plan, Path(tmp), seed=args.seed)
