@@ -43,6 +43,12 @@ from shared.messaging.tables import InboxMessage, ParkedEvent
 
 log = logs.get("consumer")
 
+
+def _flow(event: Event) -> str:
+    """The flow an event belongs to (its correlation id; an event that starts a flow is its own)."""
+    return event.correlationid or event.id
+
+
 Handler = Callable[[Session, Event], None]
 
 HANDLED, DUPLICATE, IGNORED, DEAD_LETTERED = "handled", "duplicate", "ignored", "dead_lettered"
@@ -215,7 +221,7 @@ class ConsumerLoop:
             raise
         for outcome, event, seconds in done:  # counted once committed; each line names its flow, as ``process``'s do
             self._count(outcome, event.type)
-            flow = event.correlationid or event.id
+            flow = _flow(event)
             if outcome == HANDLED:
                 metrics.CONSUMER_HANDLER_SECONDS.labels(self.group, event.type).observe(seconds)
                 log.info("consumer.handled", group=self.group, event_id=event.id, event_type=event.type,
@@ -227,7 +233,7 @@ class ConsumerLoop:
     def _handle_in_savepoint(self, session: Session, record, event: Event, handler: Handler):
         """(outcome, event, seconds), or None when the handler raised for a reason of the event's own (its
         savepoint is rolled back). An infrastructure failure is raised: the whole run is given up."""
-        token = correlation_id.set(event.correlationid or event.id)
+        token = correlation_id.set(_flow(event))
         handling = logs.event_id.set(event.id)
         started = time.perf_counter()
         try:
@@ -262,7 +268,7 @@ class ConsumerLoop:
         attempt = 0
         while True:
             attempt += 1
-            token = correlation_id.set(event.correlationid or event.id)
+            token = correlation_id.set(_flow(event))
             handling = logs.event_id.set(event.id)
             started = time.perf_counter()
             try:
@@ -422,7 +428,7 @@ class ConsumerLoop:
             event = Event.from_json(row.payload)
             spec = spec_for(event)
             event = event.with_data(spec.load_incoming(event.data))
-            token = correlation_id.set(event.correlationid or event.id)
+            token = correlation_id.set(_flow(event))
             handling = logs.event_id.set(event.id)
             try:
                 with self.session_factory() as session, session.begin():
