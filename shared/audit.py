@@ -20,6 +20,7 @@ import click
 from flask import Blueprint, Flask, Response, current_app, g, render_template_string, request
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
+from werkzeug.exceptions import ServiceUnavailable
 
 from shared import logs
 from shared.db import utcnow
@@ -82,36 +83,67 @@ def _client_id(response) -> str | None:
     return found
 
 
+def applies() -> bool:
+    """Whether this request's route is audited (every route that is not public)."""
+    rule = current_app.extensions["attune_policy"].get(request.endpoint or "")
+    return rule is not None and not rule.public
+
+
+def record(session: Session, response) -> None:
+    """Add this request's record to ``session``: in the request's own unit of work the record commits with the
+    request's changes (one commit instead of two, and no change stands without its record); the after-request
+    hook is then told not to write it again."""
+    principal = g.get("principal")
+    append(
+        session,
+        at=utcnow(),
+        subject=principal.subject if principal else None,
+        roles=",".join(sorted(principal.roles)) if principal else "",
+        action=f"{request.method} {request.endpoint}",
+        resource=request.url_rule.rule if request.url_rule else request.path[:255],
+        client_id=_client_id(response),
+        source_ip=(request.remote_addr or "")[:64],
+        request_id=g.get("request_id", "")[:64],
+        outcome=response.status_code,
+    )
+
+
+class Unrecorded(ServiceUnavailable):
+    description = "The audit trail could not be written; try again."
+
+
+def record_or_refuse(session: Session, response) -> None:
+    """``record``, and a failure to write it refuses the request (503): its changes roll back with it."""
+    try:
+        record(session, response)
+    except Exception as exc:  # noqa: BLE001 - any failure: nothing is done that was not audited
+        log.error("audit.write_failed", error=logs.safe_error(exc))
+        raise Unrecorded() from exc
+
+
+def recorded() -> None:
+    """The request's record committed with its unit of work (see ``record``)."""
+    g.audit_recorded = True
+
+
 def install(app: Flask) -> None:
-    """Record every request to a non-public route, after its response is made; a request whose record cannot be
-    written is answered 503 (nothing is shown that was not audited)."""
+    """Record every request to a non-public route that its unit of work did not record already (refusals,
+    failures, pages, exports), after its response is made; a request whose record cannot be written is answered
+    503 (nothing is shown that was not audited)."""
     runtime = app.extensions["attune_runtime"]
 
     @app.after_request
     def _audit(response):
-        rule = app.extensions["attune_policy"].get(request.endpoint or "")
-        if rule is None or rule.public:
+        if g.pop("audit_recorded", False) or not applies():
             return response
-        principal = g.get("principal")
         try:
             with runtime.sessions() as s, s.begin():
-                append(
-                    s,
-                    at=utcnow(),
-                    subject=principal.subject if principal else None,
-                    roles=",".join(sorted(principal.roles)) if principal else "",
-                    action=f"{request.method} {request.endpoint}",
-                    resource=request.url_rule.rule if request.url_rule else request.path[:255],
-                    client_id=_client_id(response),
-                    source_ip=(request.remote_addr or "")[:64],
-                    request_id=g.get("request_id", "")[:64],
-                    outcome=response.status_code,
-                )
+                record(s, response)
         except Exception as exc:  # noqa: BLE001 - any failure: refuse rather than answer unaudited
             log.error("audit.write_failed", error=logs.safe_error(exc))
             from shared.web import problem
 
-            return problem(503, "Service Unavailable", "The audit trail could not be written; try again.")
+            return problem(503, "Service Unavailable", Unrecorded.description)
         return response
 
     bp = Blueprint("audit", __name__)

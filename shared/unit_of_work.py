@@ -6,6 +6,9 @@ A stored idempotent response commits in the same transaction as the request's ow
 either finds the first answer or finds nothing was done: a retried booking never creates two appointments.
 Keys are scoped by the signed-in principal (and the path); a request without a valid principal is never
 answered from the store, so a key cannot be used to read someone else's response.
+
+The request's audit record is part of the same transaction: a change is never committed without its record,
+and a request costs one commit, not two (refused and failed requests are recorded by the after-request hook).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from flask import Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared import audit
 from shared.auth import current_principal
 from shared.messaging.tables import IdempotentRequest
 from shared.web import problem, runtime_of
@@ -75,6 +79,7 @@ def unit_of_work(view):
         fingerprint = hashlib.sha256(request.get_data() or b"").hexdigest() if key else None
         if key and (stored := _stored(key)) is not None:
             return _replay(stored, fingerprint)
+        owner = "session" not in g  # the transaction is this view's own, not one it joined
         try:
             with transaction() as s:
                 response = current_app.make_response(view(*args, **kwargs))
@@ -89,6 +94,11 @@ def unit_of_work(view):
                             headers=kept,
                         )
                     )
+                audited = owner and audit.applies()
+                if audited:
+                    audit.record_or_refuse(s, response)
+            if audited:
+                audit.recorded()
             return response
         except IntegrityError:
             stored = _stored(key) if key else None  # a concurrent retry with the same key won the race

@@ -40,6 +40,29 @@ def test_reads_changes_and_refusals_are_recorded_with_ids_only(tmp_path):
         assert "Joanna" not in " ".join(str(getattr(row, c.key)) for c in AuditRecord.__table__.columns)
 
 
+def test_a_change_commits_with_its_record_or_not_at_all(tmp_path, monkeypatch):
+    """The record is written in the request's own transaction: one record per request, never a second one from
+    the after-request hook, and a change whose record cannot be written is not made."""
+    from services.scheduling.models import Client
+    from shared import audit
+
+    made = make_scheduling(f"sqlite:///{tmp_path / 's.db'}")
+    desk = made.headers("frontdesk")
+    assert made.client.post("/api/clients", headers=desk, json={"legal_name": "A. Client"}).status_code == 201
+    assert [r.action for r in _records(made)] == ["POST scheduling.Clients"]
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("audit store unavailable")
+
+    monkeypatch.setattr(audit, "append", broken)
+    refused = made.client.post("/api/clients", headers=desk, json={"legal_name": "B. Client"})
+    assert refused.status_code == 503
+    monkeypatch.undo()
+    with made.runtime.sessions() as s:
+        assert [c.legal_name for c in s.scalars(select(Client))] == ["A. Client"]
+    assert len(_records(made)) == 1
+
+
 def test_the_fhir_export_is_audited_with_its_client(tmp_path):
     made = make_app("feedback", f"sqlite:///{tmp_path / 'f.db'}")
     client_with_scores(made.runtime, "c-jo", "k1", [10, 12])
