@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 from kafka.errors import KafkaError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from deploy.kafka import broker
 from services.feedback.bootstrap import bootstrap as feedback_bootstrap
@@ -24,7 +24,7 @@ from shared.messaging import deadletter_cli
 from shared.messaging.consumer import DEAD_LETTERED, DUPLICATE, HANDLED
 from shared.messaging.deadletter import read_dead_letters
 from shared.messaging.kafka_clients import make_producer
-from shared.messaging.outbox import emit
+from shared.messaging.outbox import WAKE_CHANNEL, emit
 from shared.messaging.tables import OutboxMessage
 from tests.support import events as ev
 from tests.support.apps import service_runtime
@@ -181,6 +181,38 @@ def test_events_committed_while_kafka_is_down_arrive_once_it_is_back(own_broker,
     ids = [e.id for e in events_on(node.bootstrap, topic_for("scheduling"))]
     assert ids.count(completed.id) == 1
     assert len(ids) == 2
+
+
+def test_on_postgresql_the_commit_itself_wakes_the_leading_relay(kafka_bootstrap, kafka_namespace, postgres_url):
+    """The ``NOTIFY`` that commits with the outbox rows wakes whichever relay leads the database, in any process.
+    This relay has no wake socket and a two-minute poll interval: only the notification can explain a publish
+    within seconds (before it, a replica not leading slept out its poll at every hop)."""
+    scheduling = service_runtime("scheduling", postgres_url, kafka_bootstrap)
+    relay, _ = worker.build(scheduling, scheduling_bootstrap(scheduling.settings, scheduling), poll_interval=120)
+    relay.wake_port = None  # no datagram can reach it
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while relay._lock_conn is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert relay._lock_conn is not None, "the relay took the lead"
+        time.sleep(2)  # its first pass found nothing: it sleeps for the poll interval unless woken
+        assert relay.published == 0
+        with scheduling.sessions() as s, s.begin():
+            emit(s, events.SESSION_COMPLETED, _completed("c1", "a1"), subject="c1")
+        deadline = time.monotonic() + 30
+        while relay.published == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert relay.published == 1
+    finally:
+        stop.set()
+        with scheduling.engine.connect() as conn:  # wakes it once more, to see the stop
+            conn.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
+            conn.commit()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
 
 
 def test_an_outbox_row_that_can_never_be_sent_is_parked_and_later_rows_keep_flowing(
