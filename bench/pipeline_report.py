@@ -115,10 +115,14 @@ def markdown(results: dict) -> str:
                       f"{d['cpu_per_flow']:.3f} CPU-s per invitation).", ""]  # fmt: skip
         c, e = r.get("ceiling"), r.get("events")
         if c:
+            ceiling = c["end_to_end_per_second"] or c["produce_per_second"]
+            read = (f"{c['end_to_end_per_second']:,}/s end to end" if c["end_to_end_per_second"] else
+                    f"the reader had {c['read']:,} of them when it ran out of time (no end-to-end rate; the fraction "
+                    "below is of the produce rate)")  # fmt: skip
             lines += [
                 f"Raw ceiling on the same broker (kafka-python alone, {c['records']:,} records of "
                 f"{c['bytes']:,} bytes, the system's producer and consumer settings): "
-                f"{c['produce_per_second']:,} produced/s, {c['end_to_end_per_second']:,}/s end to end."
+                f"{c['produce_per_second']:,} produced/s, {read}."
             ]
             step = max((s for s in r.get("rates", []) if s["sustained"]), key=lambda s: s["rate"], default=None)
             if e and step and r.get("rates"):
@@ -127,7 +131,7 @@ def markdown(results: dict) -> str:
                 rate = per_flow * step["rate"]
                 lines += [f"A flow puts about {per_flow:.1f} records on the bus (every topic, counted after the rate "
                           f"steps); at {step['rate']:g} flows/s that is {rate:,.0f} events/s, "
-                          f"{100 * rate / max(1, c['end_to_end_per_second']):.1f} % of the raw ceiling."]  # fmt: skip
+                          f"{100 * rate / max(1, ceiling):.1f} % of the raw ceiling."]  # fmt: skip
             lines.append("")
         for b in r.get("scale", []):
             lines.append(f"- {b['replicas']} replica(s) of each worker, a burst of {b['flows']:,} flows: "
