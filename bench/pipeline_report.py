@@ -75,11 +75,15 @@ def markdown(results: dict) -> str:
         "workers each, one worker process per service, the broker, the database, Keycloak, the SMTP sink in its own "
         "process, the driver). A flow: the desk completes a session (API), the invitation arrives at the sink, the "
         "client answers the questionnaire page with a risk answer, the therapist's alert email arrives. Latencies "
-        "are counted from each flow's planned start (open loop). Each database's figures come from one run.",
+        "are counted from each flow's planned start (open loop). Each database's figures come from one run unless "
+        "its section says otherwise.",
         "",
     ]
     for database, r in results.items():
         lines += [f"### {database} (run started {r.get('started', '?')[:16]} UTC)", ""]
+        if r.get("flow_run"):
+            lines += [f"At rest, the rate steps and the raw ceiling come from a second run (`--flow`, started "
+                      f"{r['flow_run']['started'][:16]} UTC); every other figure from the run above.", ""]  # fmt: skip
         rest = r.get("rest")
         if rest:
             lines += ["| at rest, one flow at a time | p50 | p95 | p99 | n |", "|---|---|---|---|---|"]
