@@ -139,8 +139,10 @@ def markdown(results: dict) -> str:
             lines.append("")
         for b in r.get("scale", []):
             lines.append(f"- {b['replicas']} replica(s) of each worker, a burst of {b['flows']:,} flows: "
-                         f"{b['finished']:,} finished, {b['flows_per_second']} flows/s, {b['cpu_per_flow']:.3f} "
-                         f"CPU-s per flow; lost {b['lost']}, duplicated {b['duplicated']}, handled out of partition "
+                         f"{b['finished']:,} finished within the burst's wait"
+                         f"{'' if b['finished'] == b['flows'] else ' (the rest after it, before the count)'}, "
+                         f"{b['flows_per_second']} flows/s, {b['cpu_per_flow']:.3f} CPU-s per flow; counted once "
+                         f"quiet: lost {b['lost']}, duplicated {b['duplicated']}, handled out of partition "
                          f"order {b['out_of_order']}.")  # fmt: skip
         if r.get("scale"):
             lines.append("")
