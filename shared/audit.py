@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 from flask import Blueprint, Flask, Response, current_app, g, render_template_string, request
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import ServiceUnavailable
 
@@ -35,18 +35,17 @@ def record_hash(prev_hash: str, values: dict) -> str:
     return hashlib.sha256((prev_hash + json.dumps(body, sort_keys=True)).encode()).hexdigest()
 
 
-def append(session: Session, **values) -> None:
-    """Add one record at the end of the chain (the head row is locked: writers chain one after another). Core
-    statements, not ORM entities: every staff request writes one, and nothing reads them back in the request."""
-    head = AuditHead.__table__
-    stmt = select(head.c.last_seq, head.c.last_hash).where(head.c.id == 1)
+def append(session: Session, **values) -> AuditRecord:
+    """Add one record at the end of the chain (the head row is locked: writers chain one after another)."""
+    stmt = select(AuditHead).where(AuditHead.id == 1)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
-    last_seq, last_hash = session.execute(stmt).one()
-    values = {**values, "seq": last_seq + 1}
-    digest = record_hash(last_hash, values)
-    session.execute(insert(AuditRecord.__table__).values(**values, prev_hash=last_hash, hash=digest))
-    session.execute(update(head).where(head.c.id == 1).values(last_seq=values["seq"], last_hash=digest))
+    head = session.scalar(stmt)
+    values = {**values, "seq": head.last_seq + 1}
+    row = AuditRecord(**values, prev_hash=head.last_hash, hash=record_hash(head.last_hash, values))
+    session.add(row)
+    head.last_seq, head.last_hash = row.seq, row.hash
+    return row
 
 
 def verify(session: Session) -> tuple[int, int | None]:
