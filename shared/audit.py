@@ -138,9 +138,10 @@ def install(app: Flask) -> None:
             return response
         try:
             with runtime.sessions() as s, s.begin():
-                record(s, response)
+                record_or_refuse(s, response)
         except Exception as exc:  # noqa: BLE001 - any failure: refuse rather than answer unaudited
-            log.error("audit.write_failed", error=logs.safe_error(exc))
+            if not isinstance(exc, Unrecorded):  # a failed commit (record_or_refuse logged its own failure)
+                log.error("audit.write_failed", error=logs.safe_error(exc))
             from shared.web import problem
 
             return problem(503, "Service Unavailable", Unrecorded.description)
