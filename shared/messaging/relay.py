@@ -79,6 +79,7 @@ class OutboxRelay:
         self.park_after = park_after
         self._producer = None
         self._sock: socket.socket | None = None
+        self._told_busy = False
         self._lock_conn = None
         self.published = 0
 
@@ -222,22 +223,31 @@ class OutboxRelay:
             self._producer = None
 
     def _listen(self) -> None:
-        if not self.wake_port:
+        """Bind the wake port. Another replica on this machine may hold it: then this relay polls on its timer
+        and tries again before every sleep, so it takes the port over once that replica stops (a rolling
+        restart, a scale-down) instead of waiting out the poll interval on every hop from then on."""
+        if not self.wake_port or self._sock is not None:
             return
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind(("127.0.0.1", self.wake_port))
         except OSError:
-            log.warning("relay.wake_port_busy", relay=self.name, port=self.wake_port)
+            if not self._told_busy:
+                log.warning("relay.wake_port_busy", relay=self.name, port=self.wake_port)
+                self._told_busy = True
             sock.close()
             return
         sock.setblocking(False)
         self._sock = sock
+        if self._told_busy:
+            log.info("relay.wake_port_taken_over", relay=self.name, port=self.wake_port)
+            self._told_busy = False
 
     def _sleep(self, stop: threading.Event) -> None:
         if self._lock_conn is not None:  # PostgreSQL: woken by the NOTIFY that commits with the rows
             self._await_notify()
             return
+        self._listen()
         if self._sock is None:
             stop.wait(self.poll_interval)
             return
